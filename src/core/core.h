@@ -1,0 +1,98 @@
+/*
+ * core: configuration, limits and small utilities shared by every
+ * component.  Nothing here knows about HTTP, SQL or builds.
+ *
+ * Error convention: functions that touch the system return 0 or a
+ * negative errno; parsers return 0 or -1 and write a message for the
+ * user into a caller's buffer.
+ */
+#ifndef WHARF_CORE_H
+#define WHARF_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits that are not settings.  Settings live in struct config. */
+#define WHARF_PATH_MAX          4096
+#define WHARF_EMAIL_MAX         254
+#define WHARF_SLUG_MAX          63
+#define WHARF_NAME_MAX          200
+#define WHARF_PASSWORD_MAX      1024
+#define WHARF_ID_LEN            36      /* canonical UUID text */
+#define WHARF_SECRET_MIN        32      /* bytes of JWT secret */
+#define WHARF_ERRMSG_MAX        512
+
+/*
+ * Settings, read once from the environment by config_load().  Every
+ * field is documented with its variable in README.md.
+ */
+struct config {
+	char     data_dir[WHARF_PATH_MAX];      /* WHARF_DATA_DIR */
+	char     db_url[WHARF_PATH_MAX];        /* WHARF_DB */
+	char     listen[256];                   /* WHARF_LISTEN */
+	char     edge_listen[256];              /* WHARF_EDGE_LISTEN */
+	char     sites_domain[256];             /* WHARF_SITES_DOMAIN */
+	char     jwt_secret[512];               /* JWT_SECRET, or generated */
+	size_t   jwt_secret_len;
+	bool     jwt_secret_generated;
+	uint64_t max_upload_size;               /* MAX_UPLOAD_SIZE, bytes */
+	int64_t  token_ttl_sec;                 /* WHARF_TOKEN_TTL */
+	int      http_threads;                  /* WHARF_HTTP_THREADS */
+	int      log_level;                     /* WHARF_LOG_LEVEL */
+	bool     log_json;                      /* unused for now: key=value */
+};
+
+/*
+ * Fills cfg from the environment.  On an invalid value returns -1 and
+ * writes a message naming the variable into err.  Does not touch the
+ * disk: config_prepare_data_dir() does.
+ */
+int config_load(struct config *cfg, char *err, size_t errlen);
+
+/*
+ * Creates the data dir if needed, derives the default database URL, and
+ * when JWT_SECRET is unset loads the secret kept in the data dir, making
+ * a new one (mode 0600) the first time.  Returns 0 or -1 with err set.
+ */
+int config_prepare_data_dir(struct config *cfg, char *err, size_t errlen);
+
+/* Parsers used by config_load, exposed for tests and the CLI. */
+int config_parse_size(const char *s, uint64_t *out);       /* "100mb" */
+int config_parse_duration(const char *s, int64_t *out_sec); /* "24h" */
+int config_parse_listen(const char *s, char *host, size_t hostlen,
+    uint16_t *port);                                        /* "h:p" */
+
+/* util: ids, time, random, encodings. */
+
+/* Wall clock in milliseconds since the epoch. */
+int64_t util_now_ms(void);
+/* Monotonic clock in nanoseconds, for durations. */
+int64_t util_mono_ns(void);
+
+/* Cryptographically random bytes.  Returns 0 or -EIO. */
+int util_random(void *buf, size_t len);
+
+/* Random version-4 UUID, 36 chars + NUL into out (>= 37 bytes). */
+void util_uuid(char out[WHARF_ID_LEN + 1]);
+
+/* Lowercase hex of len bytes into out (>= 2*len+1 bytes). */
+void util_hex(const unsigned char *in, size_t len, char *out);
+
+/*
+ * RFC 3339 UTC time with milliseconds ("2026-12-03T17:00:00.123Z")
+ * into out (>= 25 bytes).
+ */
+void util_iso8601(int64_t ms, char *out, size_t outlen);
+
+/* snprintf that reports truncation: 0 when it fit, -1 otherwise. */
+int util_fmt(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Constant-time comparison of two buffers of the same length. */
+bool util_ct_equal(const void *a, const void *b, size_t len);
+
+/* Creates a directory and its parents (mode for new ones). 0 or -errno. */
+int util_mkdirs(const char *path, unsigned mode);
+
+#endif
