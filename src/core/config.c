@@ -375,8 +375,8 @@ config_prepare_data_dir(struct config *cfg, char *err, size_t errlen)
 	}
 
 	if (cfg->db_url[0] == '\0')
-		snprintf(cfg->db_url, sizeof(cfg->db_url), "sqlite:%s/wharf.db",
-		    cfg->data_dir);
+		(void)util_fmt(cfg->db_url, sizeof(cfg->db_url),
+		    "sqlite:%s/wharf.db", cfg->data_dir);   /* fits: see load */
 
 	if (cfg->jwt_secret_len > 0)
 		return 0;
