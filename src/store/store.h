@@ -95,6 +95,22 @@ struct store_build {
 	int     attempts;
 };
 
+/* A queued build's job, as the queue sees it. */
+struct store_job {
+	char    id[WHARF_ID_LEN + 1];
+	char    build_id[WHARF_ID_LEN + 1];
+	int     priority;               /* lower runs first; default 10 */
+	char    state[STORE_STATUS_MAX]; /* waiting active completed failed */
+	int     attempts;               /* attempts made */
+	int     max_attempts;           /* attempts allowed; default 3 */
+	int64_t run_at;                 /* not claimable before */
+	char    lease_owner[64];        /* "" when not claimed */
+	int64_t lease_expires;
+	char    last_error[1024];
+	int64_t created_at;
+	int64_t finished_at;
+};
+
 /*
  * Opens the database named by url ("sqlite:/path/wharf.db"; a bare path
  * is taken as SQLite).  Does not migrate.  On failure returns NULL and
@@ -155,6 +171,17 @@ enum store_result store_member_get(struct store *st, const char *tenant,
 enum store_result store_build_list(struct store *st, const char *tenant,
     const char *status, const char *cursor, struct store_build *out,
     size_t max, size_t *count, bool *more);
+/*
+ * Inserts build (id, tenant, user_id, version, status and the upload
+ * fields set by the caller) and its job in one transaction: either both
+ * rows exist afterwards or neither.  env_values_json is the JSON object
+ * of environment variable values (secret; may be NULL).  job->id,
+ * priority and max_attempts come from the caller; the rest of job is
+ * filled in.  STORE_NOT_FOUND if the tenant does not exist.
+ */
+enum store_result store_build_create(struct store *st,
+    const struct store_build *b, const char *env_values_json,
+    struct store_job *job);
 enum store_result store_build_get(struct store *st, const char *tenant,
     const char *build_id, struct store_build *out);
 
