@@ -1,0 +1,115 @@
+/*
+ * http: what the API's route handlers share inside the api component:
+ * the request being served, replies, and the route table.  Private to
+ * src/api/.
+ *
+ * A request moves through: routed (first call of the access handler),
+ * body read (bounded by the route's max_body), authenticated and
+ * authorized by the route's flags, handled.  A handler ends by calling
+ * exactly one http_reply_* function.
+ */
+#ifndef WHARF_API_HTTP_H
+#define WHARF_API_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "api/router.h"
+#include "core/core.h"
+#include "store/store.h"
+
+#define HTTP_JSON_BODY_MAX  (64 * 1024)   /* JSON request bodies */
+#define HTTP_HEADER_MEM     (32 * 1024)   /* per-connection header pool */
+#define HTTP_CONN_TIMEOUT   60            /* seconds idle */
+#define HTTP_REQ_ID_LEN     16
+
+/* Route flags. */
+#define HTTP_PUBLIC   0x0u      /* no authentication */
+#define HTTP_USER     0x1u      /* a valid token of an active user */
+#define HTTP_TENANT   0x2u      /* ...and a membership in :tenantId */
+
+struct api_server {
+	struct MHD_Daemon     *mhd;
+	const struct config   *cfg;
+	struct store          *store;
+	uint16_t               port;
+};
+
+struct http_request {
+	struct api_server     *srv;
+	struct MHD_Connection *conn;
+	char                   id[HTTP_REQ_ID_LEN + 1];
+	const char            *method;
+	char                   path[ROUTER_PATH_MAX + 1];
+	struct router_match    match;   /* match.route NULL if unrouted */
+	enum router_result     routed;
+	char                   allow[64];
+	int64_t                start_ns;
+
+	char                  *body;    /* NUL-terminated, owned */
+	size_t                 body_len;
+	bool                   body_too_large;
+
+	int                    status;  /* 0 until a reply is queued */
+
+	/* Set by authentication and tenant authorization. */
+	struct store_user      user;
+	struct store_tenant    tenant;
+	struct store_membership member;
+};
+
+typedef void http_handler_fn(struct http_request *rq);
+
+/* The route table (routes.c of each endpoint group adds its rows). */
+extern const struct router_route http_routes[];
+extern const size_t http_nroutes;
+
+/* Replies.  Each takes over nothing but json, which it always frees. */
+void http_reply_json(struct http_request *rq, int status, json_t *json);
+void http_reply_text(struct http_request *rq, int status,
+    const char *content_type, const char *body, size_t len);
+void http_reply_error(struct http_request *rq, int status,
+    const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A 500 for a store failure, logged with the request id. */
+void http_reply_store_error(struct http_request *rq, const char *what);
+
+/* A query parameter, or NULL. */
+const char *http_query(struct http_request *rq, const char *name);
+/* A route parameter by position. */
+const char *http_param(struct http_request *rq, size_t i);
+
+/*
+ * The request body as a JSON object, or NULL after replying 400 with
+ * what is wrong.  The caller frees the result with json_decref.
+ */
+json_t *http_body_json(struct http_request *rq);
+
+/*
+ * Authentication and tenant authorization, as DESIGN.md states them.
+ * Each returns 0 when the request may go on, or replies with the error
+ * and returns -1.
+ */
+int authz_user(struct http_request *rq);
+int authz_tenant(struct http_request *rq, const char *tenant,
+    unsigned roles);
+
+/* Endpoint handlers. */
+http_handler_fn routes_healthz, routes_metrics;
+http_handler_fn routes_login;
+http_handler_fn routes_build_list;
+
+/* The API's view of a build; env values never appear, names only. */
+json_t *builds_json(const struct store_build *b);
+
+/* metrics: counters and latency histograms by route, method, status. */
+void metrics_observe(const char *route, const char *method, int status,
+    double seconds);
+/* Prometheus text exposition; caller frees *out. */
+int metrics_render(char **out, size_t *len);
+
+#endif
