@@ -6,8 +6,14 @@
  * expose a SQLite type.
  *
  * Errors: every function returns an enum store_result.  STORE_ERROR
- * means the database failed; the backend has logged the cause, and
- * store_errmsg() of the same thread returns it.
+ * means the database failed or an argument cannot be stored (too
+ * long, an unknown role); the cause is logged (event store.error) and
+ * store_errmsg() of the same thread returns it.  A reference to a row
+ * that does not exist (a membership of an unknown user, a build of an
+ * unknown tenant) is STORE_NOT_FOUND.
+ *
+ * Records passed in are only read; records filled out belong to the
+ * caller.  The "out" argument of an add function may be NULL.
  *
  * Threads: one struct store is shared by every thread of a process;
  * the backend serialises or pools connections as it needs.
@@ -119,20 +125,31 @@ struct store_job {
 struct store *store_open(const char *url, char *err, size_t errlen);
 void store_close(struct store *st);
 
-/* Message of the last STORE_ERROR on this thread ("" if none). */
+/*
+ * Message of the last STORE_ERROR on this thread, or of store_migrate
+ * refusing a newer schema ("" if none).  Valid until the thread's next
+ * failing store call.
+ */
 const char *store_errmsg(void);
 
 /*
  * Brings the schema up to STORE_SCHEMA_VERSION, each migration in its
  * own transaction.  *from and *to (either may be NULL) receive the
- * versions before and after.  Refuses (STORE_CONFLICT) a database newer
- * than this binary.
+ * versions before and after.  Refuses (STORE_CONFLICT, with a message
+ * for store_errmsg) a database newer than this binary.  Safe to run
+ * from several processes at once: each step re-checks the version in
+ * its transaction.
  */
 enum store_result store_migrate(struct store *st, int *from, int *to);
 /* Current schema version (0 for an empty database). */
 enum store_result store_schema_version(struct store *st, int *version);
 
-/* Users.  Emails are compared case-insensitively (stored lowercase). */
+/*
+ * Users.  Emails are compared case-insensitively (stored lowercase).
+ * user_add makes the id, sets is_active and created_at, and needs a
+ * password_hash (the KDF's text, never the password); a taken email is
+ * STORE_CONFLICT.
+ */
 enum store_result store_user_add(struct store *st, const char *email,
     const char *password_hash, struct store_user *out);
 enum store_result store_user_by_email(struct store *st, const char *email,
@@ -142,7 +159,10 @@ enum store_result store_user_by_id(struct store *st, const char *id,
 enum store_result store_user_set_active(struct store *st, const char *email,
     bool active);
 
-/* Tenants. */
+/*
+ * Tenants.  The caller validates the slug; name NULL means the slug.
+ * A taken slug is STORE_CONFLICT.
+ */
 enum store_result store_tenant_add(struct store *st, const char *slug,
     const char *name, struct store_tenant *out);
 enum store_result store_tenant_get(struct store *st, const char *slug,
@@ -152,7 +172,9 @@ enum store_result store_tenant_get(struct store *st, const char *slug,
  * Memberships.  member_set adds the membership, or updates the role and
  * reactivates an existing one.  member_remove deactivates it (the row
  * stays, so history and "inactive membership" remain visible);
- * STORE_NOT_FOUND when there is none.
+ * STORE_NOT_FOUND when there is none.  member_set of an unknown tenant
+ * or user is STORE_NOT_FOUND, of a role other than owner, admin or
+ * member STORE_ERROR.
  */
 enum store_result store_member_set(struct store *st, const char *tenant,
     const char *user_id, const char *role);
@@ -165,8 +187,9 @@ enum store_result store_member_get(struct store *st, const char *tenant,
  * Builds of a tenant, newest first (uploaded_at, then id, descending).
  * status filters when not NULL.  cursor is NULL for the first page, or
  * the id of the last build of the previous page.  Fills at most max
- * records into out and sets *count.  *more is set when further builds
- * follow.
+ * records into out and sets *count.  *more (may be NULL) is set when
+ * further builds follow.  A cursor that is no build of the tenant is
+ * STORE_NOT_FOUND.
  */
 enum store_result store_build_list(struct store *st, const char *tenant,
     const char *status, const char *cursor, struct store_build *out,
@@ -177,12 +200,117 @@ enum store_result store_build_list(struct store *st, const char *tenant,
  * rows exist afterwards or neither.  env_values_json is the JSON object
  * of environment variable values (secret; may be NULL).  job->id,
  * priority and max_attempts come from the caller; the rest of job is
- * filled in.  STORE_NOT_FOUND if the tenant does not exist.
+ * filled in: build_id, state "waiting", attempts 0, run_at and
+ * created_at now, no lease.  STORE_NOT_FOUND if the tenant or the user
+ * does not exist, STORE_CONFLICT if either id is taken.
  */
 enum store_result store_build_create(struct store *st,
     const struct store_build *b, const char *env_values_json,
     struct store_job *job);
 enum store_result store_build_get(struct store *st, const char *tenant,
     const char *build_id, struct store_build *out);
+
+/*
+ * The job queue.  Jobs live in the database next to their builds; a
+ * claimed job is leased to one worker ("owner", unique per worker
+ * thread and process) until lease_expires, renewed by heartbeats.
+ * Every transition below is one transaction, and claiming is safe from
+ * many threads and processes at once: no job is ever leased to two
+ * owners at the same time.
+ */
+
+/*
+ * Claims the next runnable job: a waiting job with run_at <= now, or
+ * an active job whose lease expired (a stalled job; the lost run
+ * counts as an attempt).  Order: priority, then run_at, then
+ * created_at.  The job becomes active, leased to owner until now +
+ * lease_ms, its attempts incremented; its build becomes "building"
+ * with node = owner, attempts copied, started_at (first claim only)
+ * and queue_wait_ms set.  A stalled job that has no attempts left is
+ * failed instead ("worker lost", build failed) and the search goes on.
+ * Fills job and build.  STORE_NOT_FOUND when nothing is runnable.
+ */
+enum store_result store_job_claim(struct store *st, const char *owner,
+    int64_t now, int64_t lease_ms, struct store_job *job,
+    struct store_build *build);
+
+/*
+ * Extends the lease of a job owner still holds to now + lease_ms.
+ * STORE_CONFLICT when owner no longer holds it (the lease expired and
+ * another worker took it, or the build was cancelled or deleted): the
+ * worker must stop working on it.
+ */
+enum store_result store_job_heartbeat(struct store *st, const char *job_id,
+    const char *owner, int64_t now, int64_t lease_ms);
+
+/*
+ * Ends a job owner holds as completed (the handler has already set the
+ * build's final status), then prunes completed jobs beyond the newest
+ * keep_completed.  STORE_CONFLICT if owner does not hold it.
+ */
+enum store_result store_job_complete(struct store *st, const char *job_id,
+    const char *owner, int64_t now, int keep_completed);
+
+/*
+ * Ends a run of a job owner holds as failed.  When retry_at > 0 and
+ * attempts remain, the job waits again until retry_at and its build
+ * goes back to "pending" with error noted; otherwise the job is failed
+ * and its build "failed" with error, error_step and finished_at.  Then
+ * prunes failed jobs beyond the newest keep_failed.  *final (may be
+ * NULL) tells which happened.  STORE_CONFLICT if owner does not hold
+ * the job.
+ */
+enum store_result store_job_fail(struct store *st, const char *job_id,
+    const char *owner, int64_t now, int64_t retry_at, const char *error,
+    const char *error_step, int keep_failed, bool *final);
+
+/* Number of waiting jobs that will be claimed before job_id. */
+enum store_result store_job_position(struct store *st, const char *job_id,
+    int64_t *ahead);
+
+/* The job of a build that is waiting or active, if any. */
+enum store_result store_job_of_build(struct store *st, const char *build_id,
+    struct store_job *out);
+
+/* Jobs in a state, for tests and operators. */
+enum store_result store_job_count(struct store *st, const char *state,
+    int64_t *count);
+
+/* Progress (0-100) of a build that is building. */
+enum store_result store_build_progress(struct store *st,
+    const char *build_id, int progress);
+
+/*
+ * Sets a building build's final status ("success" or "failed"),
+ * error and error_step ("" for none) and finished_at.
+ */
+enum store_result store_build_finish(struct store *st, const char *build_id,
+    const char *status, const char *error, const char *error_step,
+    int64_t now);
+
+/*
+ * Cancels a pending or building build: status "cancelled", finished_at
+ * now, its waiting or active job removed (a worker holding it loses it
+ * at its next heartbeat).  STORE_CONFLICT when the build is in another
+ * status.
+ */
+enum store_result store_build_cancel(struct store *st, const char *tenant,
+    const char *build_id, int64_t now);
+
+/*
+ * Deletes a build and its jobs.  STORE_CONFLICT when it is the
+ * deployment the tenant now serves; STORE_NOT_FOUND when absent.
+ */
+enum store_result store_build_delete(struct store *st, const char *tenant,
+    const char *build_id);
+
+/*
+ * Queues a failed or cancelled build again: status "pending", progress
+ * 0, error cleared, a new job (job->id, priority and max_attempts from
+ * the caller) as in store_build_create.  STORE_CONFLICT in another
+ * status.
+ */
+enum store_result store_build_retry(struct store *st, const char *tenant,
+    const char *build_id, int64_t now, struct store_job *job);
 
 #endif

@@ -1,1 +1,1014 @@
-/* placeholder: written by the foundation work in progress */
+/*
+ * store_sqlite: the embedded backend.
+ *
+ * One connection per process, opened in SQLite's serialized mode, and
+ * a mutex of our own held across each store operation, so that the
+ * statements of one transaction never interleave with another
+ * thread's.  WAL journal with synchronous=NORMAL: readers in other
+ * processes do not block the writer, and a commit costs no fsync of
+ * the database file.  Several processes may share the file: write
+ * transactions start with BEGIN IMMEDIATE and wait up to
+ * STORE_SQLITE_BUSY_MS for the lock.
+ *
+ * Statements are prepared on first use and kept for the life of the
+ * connection; every value goes through a bound parameter.  A
+ * statement's parameters are numbered ?1, ?2... in the order the
+ * store_sqlite_bind_*() calls bind them.
+ */
+#include <assert.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "core/core.h"
+#include "core/log.h"
+#include "store/store.h"
+#include "store/store_impl.h"
+
+#define STORE_SQLITE_BUSY_MS    5000
+
+/* Every statement this backend runs, prepared once on first use. */
+enum store_sqlite_query {
+	STORE_SQLITE_BEGIN,
+	STORE_SQLITE_COMMIT,
+	STORE_SQLITE_ROLLBACK,
+	STORE_SQLITE_HAS_MIGRATIONS,
+	STORE_SQLITE_SCHEMA_VERSION,
+	STORE_SQLITE_MIGRATION_RECORD,
+	STORE_SQLITE_USER_ADD,
+	STORE_SQLITE_USER_BY_EMAIL,
+	STORE_SQLITE_USER_BY_ID,
+	STORE_SQLITE_USER_SET_ACTIVE,
+	STORE_SQLITE_TENANT_ADD,
+	STORE_SQLITE_TENANT_GET,
+	STORE_SQLITE_TENANT_EXISTS,
+	STORE_SQLITE_MEMBER_SET,
+	STORE_SQLITE_MEMBER_REMOVE,
+	STORE_SQLITE_MEMBER_GET,
+	STORE_SQLITE_BUILD_ADD,
+	STORE_SQLITE_BUILD_GET,
+	STORE_SQLITE_BUILD_CURSOR,
+	STORE_SQLITE_BUILD_LIST,
+	STORE_SQLITE_JOB_ADD,
+	STORE_SQLITE_NQUERIES
+};
+
+#define STORE_SQLITE_USER_COLS \
+	"id, email, password_hash, is_active, created_at"
+
+#define STORE_SQLITE_BUILD_COLS \
+	"id, tenant, user_id, version, status, progress, framework, " \
+	"build_command, output_dir, node_version, env_names, source_key, " \
+	"original_name, size, sha256, uploaded_at, started_at, " \
+	"finished_at, error, error_step, node, queue_wait_ms, attempts"
+
+static const char *const store_sqlite_sql[STORE_SQLITE_NQUERIES] = {
+	[STORE_SQLITE_BEGIN] = "BEGIN IMMEDIATE",
+	[STORE_SQLITE_COMMIT] = "COMMIT",
+	[STORE_SQLITE_ROLLBACK] = "ROLLBACK",
+	[STORE_SQLITE_HAS_MIGRATIONS] =
+	    "SELECT 1 FROM sqlite_master"
+	    " WHERE type = 'table' AND name = 'schema_migrations'",
+	[STORE_SQLITE_SCHEMA_VERSION] =
+	    "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+	[STORE_SQLITE_MIGRATION_RECORD] =
+	    "INSERT INTO schema_migrations (version, applied_at)"
+	    " VALUES (?1, ?2)",
+
+	[STORE_SQLITE_USER_ADD] =
+	    "INSERT INTO users (" STORE_SQLITE_USER_COLS ")"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STORE_SQLITE_USER_BY_EMAIL] =
+	    "SELECT " STORE_SQLITE_USER_COLS " FROM users WHERE email = ?1",
+	[STORE_SQLITE_USER_BY_ID] =
+	    "SELECT " STORE_SQLITE_USER_COLS " FROM users WHERE id = ?1",
+	[STORE_SQLITE_USER_SET_ACTIVE] =
+	    "UPDATE users SET is_active = ?1 WHERE email = ?2",
+
+	[STORE_SQLITE_TENANT_ADD] =
+	    "INSERT INTO tenants (slug, name, current_deployment, created_at)"
+	    " VALUES (?1, ?2, NULL, ?3)",
+	[STORE_SQLITE_TENANT_GET] =
+	    "SELECT slug, name, current_deployment, created_at"
+	    " FROM tenants WHERE slug = ?1",
+	[STORE_SQLITE_TENANT_EXISTS] =
+	    "SELECT 1 FROM tenants WHERE slug = ?1",
+
+	[STORE_SQLITE_MEMBER_SET] =
+	    "INSERT INTO memberships"
+	    " (tenant, user_id, role, is_active, created_at)"
+	    " VALUES (?1, ?2, ?3, 1, ?4)"
+	    " ON CONFLICT (tenant, user_id)"
+	    " DO UPDATE SET role = excluded.role, is_active = 1",
+	[STORE_SQLITE_MEMBER_REMOVE] =
+	    "UPDATE memberships SET is_active = 0"
+	    " WHERE tenant = ?1 AND user_id = ?2",
+	[STORE_SQLITE_MEMBER_GET] =
+	    "SELECT tenant, user_id, role, is_active, created_at"
+	    " FROM memberships WHERE tenant = ?1 AND user_id = ?2",
+
+	[STORE_SQLITE_BUILD_ADD] =
+	    "INSERT INTO builds (" STORE_SQLITE_BUILD_COLS ", env_values)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+	    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+	[STORE_SQLITE_BUILD_GET] =
+	    "SELECT " STORE_SQLITE_BUILD_COLS
+	    " FROM builds WHERE tenant = ?1 AND id = ?2",
+	[STORE_SQLITE_BUILD_CURSOR] =
+	    "SELECT uploaded_at FROM builds WHERE tenant = ?1 AND id = ?2",
+	/* Row values keep the cursor a range seek on the index. */
+	[STORE_SQLITE_BUILD_LIST] =
+	    "SELECT " STORE_SQLITE_BUILD_COLS " FROM builds"
+	    " WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2)"
+	    " AND (uploaded_at, id) < (?3, ?4)"
+	    " ORDER BY uploaded_at DESC, id DESC LIMIT ?5",
+
+	[STORE_SQLITE_JOB_ADD] =
+	    "INSERT INTO jobs (id, build_id, priority, state, attempts,"
+	    " max_attempts, run_at, lease_owner, lease_expires, last_error,"
+	    " created_at, finished_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+};
+
+struct store_sqlite {
+	struct store    base;           /* first: cast from struct store */
+	sqlite3        *db;
+	pthread_mutex_t lock;           /* held across each operation */
+	sqlite3_stmt   *stmts[STORE_SQLITE_NQUERIES];
+};
+
+/*
+ * One use of a prepared statement: parameters bound in order, columns
+ * read in order.  rc keeps the first failure of a prepare or bind.
+ */
+struct store_sqlite_call {
+	sqlite3_stmt   *stmt;
+	int             param;          /* last parameter bound */
+	int             col;            /* next column to read */
+	int             rc;
+};
+
+static struct store_sqlite *
+store_sqlite_of(struct store *st)
+{
+	return (struct store_sqlite *)st;
+}
+
+static void
+store_sqlite_lock(struct store_sqlite *sq)
+{
+	int rc = pthread_mutex_lock(&sq->lock);
+
+	assert(rc == 0);
+	(void)rc;
+}
+
+static void
+store_sqlite_unlock(struct store_sqlite *sq)
+{
+	int rc = pthread_mutex_unlock(&sq->lock);
+
+	assert(rc == 0);
+	(void)rc;
+}
+
+/*
+ * Maps a failed SQLite call to a result: a taken unique key is a
+ * conflict, a missing referenced row (foreign key) is "not found", and
+ * anything else an error, recorded and logged with op.
+ */
+static enum store_result
+store_sqlite_result(struct store_sqlite *sq, const char *op, int rc)
+{
+	switch (rc) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		return STORE_CONFLICT;
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		return STORE_NOT_FOUND;
+	default:
+		return store_error(op, "%s (%s)", sqlite3_errmsg(sq->db),
+		    sqlite3_errstr(rc));
+	}
+}
+
+/* Starts a call of query q, preparing its statement the first time. */
+static void
+store_sqlite_prepare(struct store_sqlite *sq, enum store_sqlite_query q,
+    struct store_sqlite_call *call)
+{
+	memset(call, 0, sizeof(*call));
+	if (sq->stmts[q] == NULL)
+		call->rc = sqlite3_prepare_v3(sq->db, store_sqlite_sql[q], -1,
+		    SQLITE_PREPARE_PERSISTENT, &sq->stmts[q], NULL);
+	call->stmt = sq->stmts[q];
+}
+
+/*
+ * Ends a call: resets the statement, which ends its read of the
+ * database, and unbinds the caller's strings it pointed to.
+ */
+static void
+store_sqlite_finish(struct store_sqlite_call *call)
+{
+	if (call->stmt == NULL)
+		return;
+	sqlite3_reset(call->stmt);
+	sqlite3_clear_bindings(call->stmt);
+	call->stmt = NULL;
+}
+
+/*
+ * Binds s (NULL binds SQL NULL) without copying it: s must outlive the
+ * call, which store_sqlite_finish() ends.
+ */
+static void
+store_sqlite_bind_text(struct store_sqlite_call *call, const char *s)
+{
+	if (call->rc != SQLITE_OK)
+		return;
+	call->param++;
+	if (s == NULL)
+		call->rc = sqlite3_bind_null(call->stmt, call->param);
+	else
+		call->rc = sqlite3_bind_text(call->stmt, call->param, s, -1,
+		    SQLITE_STATIC);
+}
+
+static void
+store_sqlite_bind_int64(struct store_sqlite_call *call, int64_t v)
+{
+	if (call->rc != SQLITE_OK)
+		return;
+	call->param++;
+	call->rc = sqlite3_bind_int64(call->stmt, call->param, v);
+}
+
+/* SQLITE_ROW, SQLITE_DONE, or the failure code. */
+static int
+store_sqlite_step(struct store_sqlite_call *call)
+{
+	if (call->rc != SQLITE_OK)
+		return call->rc;
+	call->col = 0;
+	return sqlite3_step(call->stmt);
+}
+
+/* Copies the next column into dst, truncated to size; NULL reads "". */
+static void
+store_sqlite_col_text(struct store_sqlite_call *call, char *dst,
+    size_t size)
+{
+	const unsigned char *text = sqlite3_column_text(call->stmt,
+	    call->col++);
+
+	snprintf(dst, size, "%s", text != NULL ? (const char *)text : "");
+}
+
+static int64_t
+store_sqlite_col_int64(struct store_sqlite_call *call)
+{
+	return sqlite3_column_int64(call->stmt, call->col++);
+}
+
+static int
+store_sqlite_col_int(struct store_sqlite_call *call)
+{
+	return sqlite3_column_int(call->stmt, call->col++);
+}
+
+/*
+ * Runs the prepared write of call to completion.  *changes (when not
+ * NULL) receives the number of rows it changed.
+ */
+static enum store_result
+store_sqlite_write(struct store_sqlite *sq, const char *op,
+    struct store_sqlite_call *call, int *changes)
+{
+	int rc = store_sqlite_step(call);
+
+	if (rc != SQLITE_DONE)
+		return store_sqlite_result(sq, op, rc);
+	if (changes != NULL)
+		*changes = sqlite3_changes(sq->db);
+	return STORE_OK;
+}
+
+/*
+ * Runs the one-value query q with up to two text parameters (NULL
+ * ones are not bound) and reads its first column into *value when not
+ * NULL.  STORE_NOT_FOUND when it returns no row.
+ */
+static enum store_result
+store_sqlite_scalar(struct store_sqlite *sq, const char *op,
+    enum store_sqlite_query q, const char *arg1, const char *arg2,
+    int64_t *value)
+{
+	struct store_sqlite_call call;
+	enum store_result r = STORE_OK;
+	int rc;
+
+	store_sqlite_prepare(sq, q, &call);
+	if (arg1 != NULL)
+		store_sqlite_bind_text(&call, arg1);
+	if (arg2 != NULL)
+		store_sqlite_bind_text(&call, arg2);
+
+	rc = store_sqlite_step(&call);
+	if (rc == SQLITE_ROW && value != NULL)
+		*value = store_sqlite_col_int64(&call);
+	else if (rc == SQLITE_DONE)
+		r = STORE_NOT_FOUND;
+	else if (rc != SQLITE_ROW)
+		r = store_sqlite_result(sq, op, rc);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/* Runs BEGIN IMMEDIATE, COMMIT or ROLLBACK. */
+static enum store_result
+store_sqlite_tx(struct store_sqlite *sq, const char *op,
+    enum store_sqlite_query q)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, q, &call);
+	r = store_sqlite_write(sq, op, &call, NULL);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/*
+ * Rolls back the open transaction, if SQLite has not already done so
+ * itself after the failure that brought us here.  A failure here is
+ * logged but leaves store_errmsg() with the cause of the first one.
+ */
+static void
+store_sqlite_rollback(struct store_sqlite *sq)
+{
+	struct store_sqlite_call call;
+	char quoted[WHARF_ERRMSG_MAX];
+	int rc;
+
+	if (sqlite3_get_autocommit(sq->db))
+		return;
+	store_sqlite_prepare(sq, STORE_SQLITE_ROLLBACK, &call);
+	rc = store_sqlite_step(&call);
+	if (rc != SQLITE_DONE)
+		log_warnx("store.error", "op=rollback err=%s",
+		    log_q(quoted, sizeof(quoted), sqlite3_errmsg(sq->db)));
+	store_sqlite_finish(&call);
+}
+
+static void
+store_sqlite_close(struct store *st)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+
+	for (int q = 0; q < STORE_SQLITE_NQUERIES; q++)
+		sqlite3_finalize(sq->stmts[q]);
+	if (sq->db != NULL && sqlite3_close(sq->db) != SQLITE_OK)
+		log_warnx("store.close", "err=busy");
+	pthread_mutex_destroy(&sq->lock);
+	free(sq);
+}
+
+/* Schema */
+
+static enum store_result
+store_sqlite_schema_version_locked(struct store_sqlite *sq, int *version)
+{
+	enum store_result r;
+	int64_t v = 0;
+
+	*version = 0;
+	r = store_sqlite_scalar(sq, "schema_version",
+	    STORE_SQLITE_HAS_MIGRATIONS, NULL, NULL, NULL);
+	if (r == STORE_NOT_FOUND)
+		return STORE_OK;                /* never migrated */
+	if (r != STORE_OK)
+		return r;
+
+	r = store_sqlite_scalar(sq, "schema_version",
+	    STORE_SQLITE_SCHEMA_VERSION, NULL, NULL, &v);
+	if (r == STORE_OK)
+		*version = (int)v;
+	return r;
+}
+
+static enum store_result
+store_sqlite_schema_version(struct store *st, int *version)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	enum store_result r;
+
+	store_sqlite_lock(sq);
+	r = store_sqlite_schema_version_locked(sq, version);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/* Runs sql, a constant script of several statements, and records it. */
+static enum store_result
+store_sqlite_migration_run(struct store_sqlite *sq, int version,
+    const char *sql, int64_t now)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+	int rc;
+
+	rc = sqlite3_exec(sq->db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return store_sqlite_result(sq, "migrate", rc);
+
+	store_sqlite_prepare(sq, STORE_SQLITE_MIGRATION_RECORD, &call);
+	store_sqlite_bind_int64(&call, version);
+	store_sqlite_bind_int64(&call, now);
+	r = store_sqlite_write(sq, "migrate", &call, NULL);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/*
+ * Inside the migration's transaction: makes sure schema_migrations
+ * exists, then applies version when the schema is just below it.
+ */
+static enum store_result
+store_sqlite_migration_step(struct store_sqlite *sq, int version,
+    const char *sql, int64_t now, bool *applied)
+{
+	enum store_result r;
+	int current = 0, rc;
+
+	rc = sqlite3_exec(sq->db, store_migrations_table, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return store_sqlite_result(sq, "migrate", rc);
+	r = store_sqlite_schema_version_locked(sq, &current);
+	if (r != STORE_OK || current >= version)
+		return r;               /* another process was first */
+	if (current != version - 1)
+		return store_error("migrate", "schema at version %d cannot "
+		    "take migration %d", current, version);
+
+	r = store_sqlite_migration_run(sq, version, sql, now);
+	*applied = r == STORE_OK;
+	return r;
+}
+
+static enum store_result
+store_sqlite_migration_apply(struct store *st, int version,
+    const char *sql, int64_t now, bool *applied)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	enum store_result r;
+
+	*applied = false;
+	store_sqlite_lock(sq);
+	r = store_sqlite_tx(sq, "migrate", STORE_SQLITE_BEGIN);
+	if (r != STORE_OK)
+		goto out;
+	r = store_sqlite_migration_step(sq, version, sql, now, applied);
+	if (r == STORE_OK)
+		r = store_sqlite_tx(sq, "migrate", STORE_SQLITE_COMMIT);
+out:
+	if (r != STORE_OK) {
+		*applied = false;
+		store_sqlite_rollback(sq);
+	}
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/* Users */
+
+static void
+store_sqlite_read_user(struct store_sqlite_call *call,
+    struct store_user *user)
+{
+	memset(user, 0, sizeof(*user));
+	store_sqlite_col_text(call, user->id, sizeof(user->id));
+	store_sqlite_col_text(call, user->email, sizeof(user->email));
+	store_sqlite_col_text(call, user->password_hash,
+	    sizeof(user->password_hash));
+	user->is_active = store_sqlite_col_int(call) != 0;
+	user->created_at = store_sqlite_col_int64(call);
+}
+
+static enum store_result
+store_sqlite_user_add(struct store *st, const struct store_user *user)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_USER_ADD, &call);
+	store_sqlite_bind_text(&call, user->id);
+	store_sqlite_bind_text(&call, user->email);
+	store_sqlite_bind_text(&call, user->password_hash);
+	store_sqlite_bind_int64(&call, user->is_active);
+	store_sqlite_bind_int64(&call, user->created_at);
+	r = store_sqlite_write(sq, "user_add", &call, NULL);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/* The user whose email or id (as query q selects) is key. */
+static enum store_result
+store_sqlite_user_get(struct store_sqlite *sq, enum store_sqlite_query q,
+    const char *key, struct store_user *out)
+{
+	struct store_sqlite_call call;
+	enum store_result r = STORE_OK;
+	int rc;
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, q, &call);
+	store_sqlite_bind_text(&call, key);
+	rc = store_sqlite_step(&call);
+	if (rc == SQLITE_ROW)
+		store_sqlite_read_user(&call, out);
+	else if (rc == SQLITE_DONE)
+		r = STORE_NOT_FOUND;
+	else
+		r = store_sqlite_result(sq, "user_get", rc);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+static enum store_result
+store_sqlite_user_by_email(struct store *st, const char *email,
+    struct store_user *out)
+{
+	return store_sqlite_user_get(store_sqlite_of(st),
+	    STORE_SQLITE_USER_BY_EMAIL, email, out);
+}
+
+static enum store_result
+store_sqlite_user_by_id(struct store *st, const char *id,
+    struct store_user *out)
+{
+	return store_sqlite_user_get(store_sqlite_of(st),
+	    STORE_SQLITE_USER_BY_ID, id, out);
+}
+
+static enum store_result
+store_sqlite_user_set_active(struct store *st, const char *email,
+    bool active)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+	int changes = 0;
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_USER_SET_ACTIVE, &call);
+	store_sqlite_bind_int64(&call, active);
+	store_sqlite_bind_text(&call, email);
+	r = store_sqlite_write(sq, "user_set_active", &call, &changes);
+	if (r == STORE_OK && changes == 0)
+		r = STORE_NOT_FOUND;
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/* Tenants */
+
+static enum store_result
+store_sqlite_tenant_add(struct store *st, const struct store_tenant *tenant)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_TENANT_ADD, &call);
+	store_sqlite_bind_text(&call, tenant->slug);
+	store_sqlite_bind_text(&call, tenant->name);
+	store_sqlite_bind_int64(&call, tenant->created_at);
+	r = store_sqlite_write(sq, "tenant_add", &call, NULL);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+static enum store_result
+store_sqlite_tenant_get(struct store *st, const char *slug,
+    struct store_tenant *out)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r = STORE_OK;
+	int rc;
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_TENANT_GET, &call);
+	store_sqlite_bind_text(&call, slug);
+	rc = store_sqlite_step(&call);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		store_sqlite_col_text(&call, out->slug, sizeof(out->slug));
+		store_sqlite_col_text(&call, out->name, sizeof(out->name));
+		store_sqlite_col_text(&call, out->current_deployment,
+		    sizeof(out->current_deployment));
+		out->created_at = store_sqlite_col_int64(&call);
+	} else if (rc == SQLITE_DONE)
+		r = STORE_NOT_FOUND;
+	else
+		r = store_sqlite_result(sq, "tenant_get", rc);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/* Memberships */
+
+static enum store_result
+store_sqlite_member_set(struct store *st,
+    const struct store_membership *member)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	/* An unknown tenant or user fails its foreign key: not found. */
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_MEMBER_SET, &call);
+	store_sqlite_bind_text(&call, member->tenant);
+	store_sqlite_bind_text(&call, member->user_id);
+	store_sqlite_bind_text(&call, member->role);
+	store_sqlite_bind_int64(&call, member->created_at);
+	r = store_sqlite_write(sq, "member_set", &call, NULL);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+static enum store_result
+store_sqlite_member_remove(struct store *st, const char *tenant,
+    const char *user_id)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+	int changes = 0;
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_MEMBER_REMOVE, &call);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_text(&call, user_id);
+	r = store_sqlite_write(sq, "member_remove", &call, &changes);
+	if (r == STORE_OK && changes == 0)
+		r = STORE_NOT_FOUND;
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+static enum store_result
+store_sqlite_member_get(struct store *st, const char *tenant,
+    const char *user_id, struct store_membership *out)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r = STORE_OK;
+	int rc;
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_MEMBER_GET, &call);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_text(&call, user_id);
+	rc = store_sqlite_step(&call);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		store_sqlite_col_text(&call, out->tenant, sizeof(out->tenant));
+		store_sqlite_col_text(&call, out->user_id,
+		    sizeof(out->user_id));
+		store_sqlite_col_text(&call, out->role, sizeof(out->role));
+		out->is_active = store_sqlite_col_int(&call) != 0;
+		out->created_at = store_sqlite_col_int64(&call);
+	} else if (rc == SQLITE_DONE)
+		r = STORE_NOT_FOUND;
+	else
+		r = store_sqlite_result(sq, "member_get", rc);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/* Builds and their jobs */
+
+/* Reads the STORE_SQLITE_BUILD_COLS of the current row, in order. */
+static void
+store_sqlite_read_build(struct store_sqlite_call *call,
+    struct store_build *b)
+{
+	memset(b, 0, sizeof(*b));
+	store_sqlite_col_text(call, b->id, sizeof(b->id));
+	store_sqlite_col_text(call, b->tenant, sizeof(b->tenant));
+	store_sqlite_col_text(call, b->user_id, sizeof(b->user_id));
+	store_sqlite_col_text(call, b->version, sizeof(b->version));
+	store_sqlite_col_text(call, b->status, sizeof(b->status));
+	b->progress = store_sqlite_col_int(call);
+	store_sqlite_col_text(call, b->framework, sizeof(b->framework));
+	store_sqlite_col_text(call, b->build_command,
+	    sizeof(b->build_command));
+	store_sqlite_col_text(call, b->output_dir, sizeof(b->output_dir));
+	store_sqlite_col_text(call, b->node_version, sizeof(b->node_version));
+	store_sqlite_col_text(call, b->env_names, sizeof(b->env_names));
+	store_sqlite_col_text(call, b->source_key, sizeof(b->source_key));
+	store_sqlite_col_text(call, b->original_name,
+	    sizeof(b->original_name));
+	b->size = store_sqlite_col_int64(call);
+	store_sqlite_col_text(call, b->sha256, sizeof(b->sha256));
+	b->uploaded_at = store_sqlite_col_int64(call);
+	b->started_at = store_sqlite_col_int64(call);
+	b->finished_at = store_sqlite_col_int64(call);
+	store_sqlite_col_text(call, b->error, sizeof(b->error));
+	store_sqlite_col_text(call, b->error_step, sizeof(b->error_step));
+	store_sqlite_col_text(call, b->node, sizeof(b->node));
+	b->queue_wait_ms = store_sqlite_col_int64(call);
+	b->attempts = store_sqlite_col_int(call);
+}
+
+/* Binds the STORE_SQLITE_BUILD_COLS of b, in order. */
+static void
+store_sqlite_bind_build(struct store_sqlite_call *call,
+    const struct store_build *b)
+{
+	store_sqlite_bind_text(call, b->id);
+	store_sqlite_bind_text(call, b->tenant);
+	store_sqlite_bind_text(call, b->user_id);
+	store_sqlite_bind_text(call, b->version);
+	store_sqlite_bind_text(call, b->status);
+	store_sqlite_bind_int64(call, b->progress);
+	store_sqlite_bind_text(call, b->framework);
+	store_sqlite_bind_text(call, b->build_command);
+	store_sqlite_bind_text(call, b->output_dir);
+	store_sqlite_bind_text(call, b->node_version);
+	store_sqlite_bind_text(call, b->env_names[0] != '\0' ?
+	    b->env_names : "[]");
+	store_sqlite_bind_text(call, b->source_key);
+	store_sqlite_bind_text(call, b->original_name);
+	store_sqlite_bind_int64(call, b->size);
+	store_sqlite_bind_text(call, b->sha256);
+	store_sqlite_bind_int64(call, b->uploaded_at);
+	store_sqlite_bind_int64(call, b->started_at);
+	store_sqlite_bind_int64(call, b->finished_at);
+	store_sqlite_bind_text(call, b->error);
+	store_sqlite_bind_text(call, b->error_step);
+	store_sqlite_bind_text(call, b->node);
+	store_sqlite_bind_int64(call, b->queue_wait_ms);
+	store_sqlite_bind_int64(call, b->attempts);
+}
+
+static enum store_result
+store_sqlite_build_insert(struct store_sqlite *sq,
+    const struct store_build *b, const char *env_values_json)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_BUILD_ADD, &call);
+	store_sqlite_bind_build(&call, b);
+	store_sqlite_bind_text(&call, env_values_json);
+	r = store_sqlite_write(sq, "build_create", &call, NULL);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+static enum store_result
+store_sqlite_job_insert(struct store_sqlite *sq, const struct store_job *job)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_JOB_ADD, &call);
+	store_sqlite_bind_text(&call, job->id);
+	store_sqlite_bind_text(&call, job->build_id);
+	store_sqlite_bind_int64(&call, job->priority);
+	store_sqlite_bind_text(&call, job->state);
+	store_sqlite_bind_int64(&call, job->attempts);
+	store_sqlite_bind_int64(&call, job->max_attempts);
+	store_sqlite_bind_int64(&call, job->run_at);
+	store_sqlite_bind_text(&call, job->lease_owner);
+	store_sqlite_bind_int64(&call, job->lease_expires);
+	store_sqlite_bind_text(&call, job->last_error);
+	store_sqlite_bind_int64(&call, job->created_at);
+	store_sqlite_bind_int64(&call, job->finished_at);
+	r = store_sqlite_write(sq, "build_create", &call, NULL);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+static enum store_result
+store_sqlite_build_create(struct store *st, const struct store_build *b,
+    const char *env_values_json, const struct store_job *job)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	enum store_result r;
+
+	store_sqlite_lock(sq);
+	r = store_sqlite_tx(sq, "build_create", STORE_SQLITE_BEGIN);
+	if (r != STORE_OK)
+		goto out;
+
+	/* Checked first so that an unknown tenant reads as one. */
+	r = store_sqlite_scalar(sq, "build_create",
+	    STORE_SQLITE_TENANT_EXISTS, b->tenant, NULL, NULL);
+	if (r != STORE_OK)
+		goto out;
+
+	r = store_sqlite_build_insert(sq, b, env_values_json);
+	if (r != STORE_OK)
+		goto out;
+	r = store_sqlite_job_insert(sq, job);
+	if (r != STORE_OK)
+		goto out;
+	r = store_sqlite_tx(sq, "build_create", STORE_SQLITE_COMMIT);
+out:
+	if (r != STORE_OK)
+		store_sqlite_rollback(sq);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+static enum store_result
+store_sqlite_build_get(struct store *st, const char *tenant,
+    const char *build_id, struct store_build *out)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r = STORE_OK;
+	int rc;
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_BUILD_GET, &call);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_text(&call, build_id);
+	rc = store_sqlite_step(&call);
+	if (rc == SQLITE_ROW)
+		store_sqlite_read_build(&call, out);
+	else if (rc == SQLITE_DONE)
+		r = STORE_NOT_FOUND;
+	else
+		r = store_sqlite_result(sq, "build_get", rc);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/*
+ * Reads up to max rows of the list query into out, then one more row
+ * to learn whether further builds follow.
+ */
+static enum store_result
+store_sqlite_build_rows(struct store_sqlite *sq,
+    struct store_sqlite_call *call, struct store_build *out, size_t max,
+    size_t *count, bool *more)
+{
+	int rc;
+
+	while ((rc = store_sqlite_step(call)) == SQLITE_ROW) {
+		if (*count == max) {
+			*more = true;
+			return STORE_OK;
+		}
+		store_sqlite_read_build(call, &out[*count]);
+		(*count)++;
+	}
+	if (rc != SQLITE_DONE)
+		return store_sqlite_result(sq, "build_list", rc);
+	return STORE_OK;
+}
+
+static enum store_result
+store_sqlite_build_list(struct store *st, const char *tenant,
+    const char *status, const char *cursor, struct store_build *out,
+    size_t max, size_t *count, bool *more)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call = { 0 };
+	int64_t before_time = INT64_MAX;
+	const char *before_id = "";
+	enum store_result r;
+
+	/* The first page starts before any possible (time, id). */
+	store_sqlite_lock(sq);
+	if (cursor != NULL) {
+		r = store_sqlite_scalar(sq, "build_list",
+		    STORE_SQLITE_BUILD_CURSOR, tenant, cursor, &before_time);
+		if (r != STORE_OK)
+			goto out;
+		before_id = cursor;
+	}
+
+	store_sqlite_prepare(sq, STORE_SQLITE_BUILD_LIST, &call);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_text(&call, status);
+	store_sqlite_bind_int64(&call, before_time);
+	store_sqlite_bind_text(&call, before_id);
+	store_sqlite_bind_int64(&call, max < INT32_MAX ? (int64_t)max + 1 :
+	    INT32_MAX);
+	r = store_sqlite_build_rows(sq, &call, out, max, count, more);
+out:
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+static const struct store_ops store_sqlite_ops = {
+	.close = store_sqlite_close,
+	.schema_version = store_sqlite_schema_version,
+	.migration_apply = store_sqlite_migration_apply,
+	.user_add = store_sqlite_user_add,
+	.user_by_email = store_sqlite_user_by_email,
+	.user_by_id = store_sqlite_user_by_id,
+	.user_set_active = store_sqlite_user_set_active,
+	.tenant_add = store_sqlite_tenant_add,
+	.tenant_get = store_sqlite_tenant_get,
+	.member_set = store_sqlite_member_set,
+	.member_remove = store_sqlite_member_remove,
+	.member_get = store_sqlite_member_get,
+	.build_list = store_sqlite_build_list,
+	.build_create = store_sqlite_build_create,
+	.build_get = store_sqlite_build_get,
+};
+
+/* Opening */
+
+/*
+ * Sets the connection up: extended error codes (to tell a unique key
+ * from a foreign key), the busy wait, WAL, and foreign keys, which
+ * SQLite leaves off unless asked on each connection.
+ */
+static int
+store_sqlite_configure(struct store_sqlite *sq, const char *path)
+{
+	char quoted[WHARF_PATH_MAX];
+	sqlite3_stmt *stmt = NULL;
+	const char *mode;
+	int rc;
+
+	sqlite3_extended_result_codes(sq->db, 1);
+	sqlite3_busy_timeout(sq->db, STORE_SQLITE_BUSY_MS);
+	rc = sqlite3_exec(sq->db, "PRAGMA synchronous = NORMAL;"
+	    "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		goto out;
+
+	/* WAL needs shared memory; some filesystems refuse it. */
+	rc = sqlite3_prepare_v2(sq->db, "PRAGMA journal_mode = WAL", -1,
+	    &stmt, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		mode = (const char *)sqlite3_column_text(stmt, 0);
+		if (mode == NULL || strcmp(mode, "wal") != 0)
+			log_warnx("store.open", "path=%s journal_mode=%s",
+			    log_q(quoted, sizeof(quoted), path),
+			    mode != NULL ? mode : "unknown");
+		rc = SQLITE_OK;
+	}
+out:
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+struct store *
+store_sqlite_open(const char *path, char *err, size_t errlen)
+{
+	struct store_sqlite *sq;
+	int rc;
+
+	if (!sqlite3_threadsafe()) {
+		snprintf(err, errlen, "SQLite is built without threads");
+		return NULL;
+	}
+	sq = calloc(1, sizeof(*sq));
+	if (sq == NULL || pthread_mutex_init(&sq->lock, NULL) != 0) {
+		snprintf(err, errlen, "out of memory opening the database");
+		free(sq);
+		return NULL;
+	}
+	sq->base.ops = &store_sqlite_ops;
+
+	rc = sqlite3_open_v2(path, &sq->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		rc = store_sqlite_configure(sq, path);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		    sq->db != NULL ? sqlite3_errmsg(sq->db) :
+		    sqlite3_errstr(rc));
+		store_sqlite_close(&sq->base);
+		return NULL;
+	}
+	return &sq->base;
+}

@@ -1,0 +1,113 @@
+/*
+ * store_impl: what the store shares inside itself, between the
+ * backend-neutral front (store.c, migrations.c) and the backends
+ * (store_sqlite.c; a PostgreSQL one later).  Nothing outside src/store
+ * includes this header.
+ *
+ * The front validates arguments, generates ids and times and fills the
+ * records; a backend only moves records in and out of its database.
+ * Every backend operation returns an enum store_result; on STORE_ERROR
+ * it has already called store_error(), so the message is recorded for
+ * store_errmsg() and logged.
+ */
+#ifndef WHARF_STORE_IMPL_H
+#define WHARF_STORE_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/*
+ * A backend's operations.  Each one is called with a struct store its
+ * own open function made, and is safe to call from many threads at
+ * once.  Strings passed in are owned by the caller and only read.
+ */
+struct store_ops {
+	/* Frees everything the backend holds, st included. */
+	void (*close)(struct store *st);
+
+	/* Highest applied migration, 0 when none ever ran. */
+	enum store_result (*schema_version)(struct store *st, int *version);
+	/*
+	 * In one transaction: creates the schema_migrations table if
+	 * needed, and when the schema is at version - 1 runs sql and
+	 * records version applied at now.  When another process got
+	 * there first (the schema is already at version or beyond)
+	 * changes nothing and sets *applied to false.
+	 */
+	enum store_result (*migration_apply)(struct store *st, int version,
+	    const char *sql, int64_t now, bool *applied);
+
+	enum store_result (*user_add)(struct store *st,
+	    const struct store_user *user);
+	/* email is already lowercase. */
+	enum store_result (*user_by_email)(struct store *st,
+	    const char *email, struct store_user *out);
+	enum store_result (*user_by_id)(struct store *st, const char *id,
+	    struct store_user *out);
+	enum store_result (*user_set_active)(struct store *st,
+	    const char *email, bool active);
+
+	enum store_result (*tenant_add)(struct store *st,
+	    const struct store_tenant *tenant);
+	enum store_result (*tenant_get)(struct store *st, const char *slug,
+	    struct store_tenant *out);
+
+	/* Upsert: a new row as given, or role updated and reactivated. */
+	enum store_result (*member_set)(struct store *st,
+	    const struct store_membership *member);
+	enum store_result (*member_remove)(struct store *st,
+	    const char *tenant, const char *user_id);
+	enum store_result (*member_get)(struct store *st, const char *tenant,
+	    const char *user_id, struct store_membership *out);
+
+	/* As store_build_list; more is never NULL here. */
+	enum store_result (*build_list)(struct store *st, const char *tenant,
+	    const char *status, const char *cursor, struct store_build *out,
+	    size_t max, size_t *count, bool *more);
+	/* Inserts both rows in one transaction; job is complete. */
+	enum store_result (*build_create)(struct store *st,
+	    const struct store_build *build, const char *env_values_json,
+	    const struct store_job *job);
+	enum store_result (*build_get)(struct store *st, const char *tenant,
+	    const char *build_id, struct store_build *out);
+};
+
+/*
+ * The common head of every backend's handle: a backend embeds it as
+ * its first member and casts back.
+ */
+struct store {
+	const struct store_ops *ops;
+};
+
+/*
+ * Opens the SQLite database file at path (created if missing) and
+ * returns a handle that store_close() frees, or NULL with the reason
+ * in err.
+ */
+struct store *store_sqlite_open(const char *path, char *err,
+    size_t errlen);
+
+/*
+ * SQL creating the schema_migrations table if it does not exist, and
+ * the migrations, in order: store_migrations[0] brings version 0 to 1.
+ * Portable between SQLite and PostgreSQL.  Defined in migrations.c.
+ */
+extern const char store_migrations_table[];
+extern const char *const store_migrations[STORE_SCHEMA_VERSION];
+
+/*
+ * Records the message for store_errmsg() on this thread, logs it as
+ * event store.error with op, and returns STORE_ERROR.
+ */
+enum store_result store_error(const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Records the message for store_errmsg() without logging it. */
+void store_errmsg_set(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+#endif
