@@ -82,6 +82,10 @@ router_match(const struct router_route *table, size_t n, const char *method,
 			m->route = &table[i];
 			return ROUTER_FOUND;
 		}
+		if (res != ROUTER_BAD_METHOD) {
+			*m = probe;     /* for logs and metrics */
+			m->route = &table[i];
+		}
 		res = ROUTER_BAD_METHOD;
 		router_allow_add(allow, allowlen, table[i].method);
 	}

@@ -38,7 +38,8 @@ enum router_result {
  * Finds the route for method and path (no query string) in table.  On
  * ROUTER_FOUND fills m with the route and its parameters, in pattern
  * order.  On ROUTER_BAD_METHOD writes the allowed methods ("GET, POST")
- * into allow.  A trailing slash is not ignored; empty segments, a
+ * into allow, and fills m with the first route of the path (for logs and
+ * metrics).  A trailing slash is not ignored; empty segments, a
  * parameter longer than ROUTER_PARAM_MAX or a path longer than
  * ROUTER_PATH_MAX never match.
  */

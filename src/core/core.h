@@ -18,7 +18,7 @@
 #define WHARF_EMAIL_MAX         254
 #define WHARF_SLUG_MAX          63
 #define WHARF_NAME_MAX          200
-#define WHARF_PASSWORD_MAX      1024
+#define WHARF_PASSWORD_MAX      511     /* libcrypt refuses 512+ */
 #define WHARF_ID_LEN            36      /* canonical UUID text */
 #define WHARF_SECRET_MIN        32      /* bytes of JWT secret */
 #define WHARF_ERRMSG_MAX        512

@@ -101,10 +101,25 @@ log_is_bare(const char *s)
 	return 1;
 }
 
+/* The escaped form of c into esc; returns its length. */
+static size_t
+log_escape(unsigned char c, char esc[8])
+{
+	if (c == '"' || c == '\\')
+		return (size_t)snprintf(esc, 8, "\\%c", c);
+	if (c == '\n')
+		return (size_t)snprintf(esc, 8, "\\n");
+	if (c < ' ' || c == 0x7f)
+		return (size_t)snprintf(esc, 8, "\\x%02x", c);
+	esc[0] = (char)c;
+	return 1;
+}
+
 const char *
 log_q(char *buf, size_t len, const char *s)
 {
-	size_t o = 0;
+	size_t o = 0, need = 2;          /* the two quotes */
+	char esc[8];
 
 	if (len < 8) {
 		if (len > 0)
@@ -120,23 +135,15 @@ log_q(char *buf, size_t len, const char *s)
 		return buf;
 	}
 
+	for (const char *p = s; *p; p++)
+		need += log_escape((unsigned char)*p, esc);
+
 	buf[o++] = '"';
 	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[8];
-		size_t el;
+		size_t el = log_escape((unsigned char)*s, esc);
 
-		if (c == '"' || c == '\\')
-			el = (size_t)snprintf(esc, sizeof(esc), "\\%c", c);
-		else if (c == '\n')
-			el = (size_t)snprintf(esc, sizeof(esc), "\\n");
-		else if (c < ' ' || c == 0x7f)
-			el = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c);
-		else {
-			esc[0] = (char)c;
-			el = 1;
-		}
-		if (o + el + 5 > len) {         /* room for ..." + NUL */
+		/* Cut only when the whole value cannot fit. */
+		if (need + 1 > len && o + el + 5 > len) {
 			memcpy(buf + o, "...", 3);
 			o += 3;
 			break;
