@@ -365,12 +365,12 @@ api_start(const struct config *cfg, struct store *st, char *err,
 
 	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL,
 	    server_access, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADER_MEM,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT,
 	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
-	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
 	    MHD_OPTION_END);
 	if (srv->mhd == NULL) {
 		snprintf(err, errlen, "cannot listen on %s (WHARF_LISTEN): "

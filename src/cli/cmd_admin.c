@@ -35,8 +35,6 @@ int
 cli_setup(struct config *cfg, struct store **st)
 {
 	char err[WHARF_ERRMSG_MAX];
-	int from, to;
-
 	if (config_load(cfg, err, sizeof(err)) != 0 ||
 	    config_prepare_data_dir(cfg, err, sizeof(err)) != 0) {
 		cli_error("%s", err);
@@ -51,14 +49,12 @@ cli_setup(struct config *cfg, struct store **st)
 		cli_error("%s", err);
 		return CLI_FAIL;
 	}
-	if (store_migrate(*st, &from, &to) != STORE_OK) {
+	if (store_migrate(*st, NULL, NULL) != STORE_OK) {
 		cli_error("cannot migrate the database: %s", store_errmsg());
 		store_close(*st);
 		*st = NULL;
 		return CLI_FAIL;
 	}
-	if (from != to)
-		log_info("store.migrated", "from=%d to=%d", from, to);
 	return CLI_OK;
 }
 
