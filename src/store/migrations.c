@@ -33,7 +33,8 @@ const char store_migrations_table[] =
  * keeps env_values (the secret JSON object of environment values)
  * apart from env_names so that reading a build never loads secrets.
  * A build may get several jobs over its life (a retry queues a new
- * one), hence no unique key on jobs.build_id.
+ * one), hence no unique key on jobs.build_id.  jobs_claim serves the
+ * claim order, jobs_finished the pruning of ended jobs (newest kept).
  */
 static const char store_migration_1[] =
 	"CREATE TABLE users ("
@@ -104,6 +105,7 @@ static const char store_migration_1[] =
 	" created_at BIGINT NOT NULL,"
 	" finished_at BIGINT NOT NULL DEFAULT 0);"
 	"CREATE INDEX jobs_claim ON jobs (state, priority, run_at);"
+	"CREATE INDEX jobs_finished ON jobs (state, finished_at);"
 	"CREATE INDEX jobs_build ON jobs (build_id);"
 
 	"CREATE TABLE deployments ("

@@ -77,6 +77,35 @@ store_email_key(const char *email, char key[WHARF_EMAIL_MAX + 1])
 	return 0;
 }
 
+/*
+ * Copies src (NULL reads "") into dst of size bytes, cut when too long
+ * at a UTF-8 character boundary: for messages, which are better short
+ * than refused.
+ */
+static void
+store_copy_cut(char *dst, size_t size, const char *src)
+{
+	size_t len;
+
+	if (src == NULL)
+		src = "";
+	len = strlen(src);
+	if (len >= size) {
+		len = size - 1;
+		/* src[len] is the first byte left out: not mid-character. */
+		while (len > 0 && ((unsigned char)src[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+static bool
+store_valid_owner(const char *owner)
+{
+	return owner[0] != '\0' && strlen(owner) < STORE_OWNER_MAX;
+}
+
 static bool
 store_valid_role(const char *role)
 {
@@ -295,18 +324,16 @@ store_build_list(struct store *st, const char *tenant, const char *status,
 	    count, more);
 }
 
-enum store_result
-store_build_create(struct store *st, const struct store_build *b,
-    const char *env_values_json, struct store_job *job)
+/*
+ * Fills in a new job of build_id, waiting from now; the caller chose
+ * its id, priority and max_attempts.  0, or -1 when build_id is too
+ * long to be a build's.
+ */
+static int
+store_job_prepare(struct store_job *job, const char *build_id, int64_t now)
 {
-	int64_t now = util_now_ms();
-
-	assert(st != NULL && b != NULL && job != NULL);
-	if (b->id[0] == '\0' || job->id[0] == '\0')
-		return store_error("build_create", "build and job need ids");
-
-	/* The caller chose id, priority and max_attempts. */
-	memcpy(job->build_id, b->id, sizeof(job->build_id));
+	if (store_copy(job->build_id, sizeof(job->build_id), build_id) != 0)
+		return -1;
 	(void)store_copy(job->state, sizeof(job->state), "waiting");
 	job->attempts = 0;
 	job->run_at = now;
@@ -315,6 +342,18 @@ store_build_create(struct store *st, const struct store_build *b,
 	job->last_error[0] = '\0';
 	job->created_at = now;
 	job->finished_at = 0;
+	return 0;
+}
+
+enum store_result
+store_build_create(struct store *st, const struct store_build *b,
+    const char *env_values_json, struct store_job *job)
+{
+	assert(st != NULL && b != NULL && job != NULL);
+	if (b->id[0] == '\0' || job->id[0] == '\0')
+		return store_error("build_create", "build and job need ids");
+
+	(void)store_job_prepare(job, b->id, util_now_ms());
 	return st->ops->build_create(st, b, env_values_json, job);
 }
 
@@ -325,4 +364,168 @@ store_build_get(struct store *st, const char *tenant, const char *build_id,
 	assert(st != NULL && tenant != NULL && build_id != NULL);
 	assert(out != NULL);
 	return st->ops->build_get(st, tenant, build_id, out);
+}
+
+/* The job queue */
+
+void
+store_log_job_lost(const struct store_job *job, const char *tenant)
+{
+	char owner[STORE_OWNER_MAX + 8];
+
+	log_warnx("queue.lost", "job=%s build=%s tenant=%s attempts=%d "
+	    "stalled_owner=%s", job->id, job->build_id, tenant,
+	    job->attempts, log_q(owner, sizeof(owner), job->lease_owner));
+}
+
+static void
+store_log_reclaimed(const struct store_job *job,
+    const struct store_build *build, const char *stalled_owner)
+{
+	char owner[STORE_OWNER_MAX + 8], stalled[STORE_OWNER_MAX + 8];
+
+	log_warnx("queue.reclaimed", "job=%s build=%s tenant=%s attempt=%d "
+	    "owner=%s stalled_owner=%s", job->id, job->build_id,
+	    build->tenant, job->attempts,
+	    log_q(owner, sizeof(owner), job->lease_owner),
+	    log_q(stalled, sizeof(stalled), stalled_owner));
+}
+
+enum store_result
+store_job_claim(struct store *st, const char *owner, int64_t now,
+    int64_t lease_ms, struct store_job *job, struct store_build *build)
+{
+	char stalled_owner[STORE_OWNER_MAX] = "";
+	enum store_result r;
+
+	assert(st != NULL && owner != NULL && lease_ms > 0);
+	assert(job != NULL && build != NULL);
+	if (!store_valid_owner(owner))
+		return store_error("job_claim", "owner must be 1 to %d bytes",
+		    STORE_OWNER_MAX - 1);
+
+	r = st->ops->job_claim(st, owner, now, now + lease_ms, job, build,
+	    stalled_owner);
+	if (r == STORE_OK && stalled_owner[0] != '\0')
+		store_log_reclaimed(job, build, stalled_owner);
+	return r;
+}
+
+enum store_result
+store_job_heartbeat(struct store *st, const char *job_id, const char *owner,
+    int64_t now, int64_t lease_ms)
+{
+	assert(st != NULL && job_id != NULL && owner != NULL);
+	assert(lease_ms > 0);
+	return st->ops->job_heartbeat(st, job_id, owner, now + lease_ms);
+}
+
+enum store_result
+store_job_complete(struct store *st, const char *job_id, const char *owner,
+    int64_t now, int keep_completed)
+{
+	assert(st != NULL && job_id != NULL && owner != NULL);
+	assert(keep_completed >= 0);
+	return st->ops->job_complete(st, job_id, owner, now, keep_completed);
+}
+
+enum store_result
+store_job_fail(struct store *st, const char *job_id, const char *owner,
+    int64_t now, int64_t retry_at, const char *error,
+    const char *error_step, int keep_failed, bool *final)
+{
+	struct store_build cut;          /* only its two text fields */
+	bool final_ignored;
+
+	assert(st != NULL && job_id != NULL && owner != NULL);
+	assert(keep_failed >= 0);
+	if (final == NULL)
+		final = &final_ignored;
+	*final = false;
+
+	store_copy_cut(cut.error, sizeof(cut.error), error);
+	store_copy_cut(cut.error_step, sizeof(cut.error_step), error_step);
+	return st->ops->job_fail(st, job_id, owner, now, retry_at, cut.error,
+	    cut.error_step, keep_failed, final);
+}
+
+enum store_result
+store_job_position(struct store *st, const char *job_id, int64_t *ahead)
+{
+	assert(st != NULL && job_id != NULL && ahead != NULL);
+	*ahead = 0;
+	return st->ops->job_position(st, job_id, ahead);
+}
+
+enum store_result
+store_job_of_build(struct store *st, const char *build_id,
+    struct store_job *out)
+{
+	assert(st != NULL && build_id != NULL && out != NULL);
+	return st->ops->job_of_build(st, build_id, out);
+}
+
+enum store_result
+store_job_count(struct store *st, const char *state, int64_t *count)
+{
+	assert(st != NULL && count != NULL);
+	*count = 0;
+	return st->ops->job_count(st, state, count);
+}
+
+enum store_result
+store_build_progress(struct store *st, const char *build_id, int progress)
+{
+	assert(st != NULL && build_id != NULL);
+	if (progress < 0 || progress > 100)
+		return store_error("build_progress", "progress %d is not "
+		    "within 0 to 100", progress);
+	return st->ops->build_progress(st, build_id, progress);
+}
+
+enum store_result
+store_build_finish(struct store *st, const char *build_id,
+    const char *status, const char *error, const char *error_step,
+    int64_t now)
+{
+	struct store_build cut;          /* only its two text fields */
+
+	assert(st != NULL && build_id != NULL && status != NULL);
+	if (strcmp(status, "success") != 0 && strcmp(status, "failed") != 0)
+		return store_error("build_finish", "a build ends as success "
+		    "or failed");
+
+	store_copy_cut(cut.error, sizeof(cut.error), error);
+	store_copy_cut(cut.error_step, sizeof(cut.error_step), error_step);
+	return st->ops->build_finish(st, build_id, status, cut.error,
+	    cut.error_step, now);
+}
+
+enum store_result
+store_build_cancel(struct store *st, const char *tenant,
+    const char *build_id, int64_t now)
+{
+	assert(st != NULL && tenant != NULL && build_id != NULL);
+	return st->ops->build_cancel(st, tenant, build_id, now);
+}
+
+enum store_result
+store_build_delete(struct store *st, const char *tenant,
+    const char *build_id)
+{
+	assert(st != NULL && tenant != NULL && build_id != NULL);
+	return st->ops->build_delete(st, tenant, build_id);
+}
+
+enum store_result
+store_build_retry(struct store *st, const char *tenant,
+    const char *build_id, int64_t now, struct store_job *job)
+{
+	assert(st != NULL && tenant != NULL && build_id != NULL);
+	assert(job != NULL);
+	if (job->id[0] == '\0')
+		return store_error("build_retry", "the new job needs an id");
+	if (store_job_prepare(job, build_id, now) != 0)
+		return STORE_NOT_FOUND;         /* no build has such an id */
+	return st->ops->build_retry(st, tenant, build_id, job);
 }

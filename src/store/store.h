@@ -46,6 +46,7 @@ struct store;
 #define STORE_ROLE_MAX   16
 #define STORE_STATUS_MAX 16
 #define STORE_HASH_MAX   256            /* password hash text */
+#define STORE_OWNER_MAX  64             /* a job's lease owner, with NUL */
 
 struct store_user {
 	char    id[WHARF_ID_LEN + 1];
@@ -96,7 +97,7 @@ struct store_build {
 	int64_t finished_at;
 	char    error[1024];
 	char    error_step[32];
-	char    node[64];
+	char    node[STORE_OWNER_MAX];     /* owner of the latest claim */
 	int64_t queue_wait_ms;
 	int     attempts;
 };
@@ -110,7 +111,7 @@ struct store_job {
 	int     attempts;               /* attempts made */
 	int     max_attempts;           /* attempts allowed; default 3 */
 	int64_t run_at;                 /* not claimable before */
-	char    lease_owner[64];        /* "" when not claimed */
+	char    lease_owner[STORE_OWNER_MAX]; /* "" when not claimed */
 	int64_t lease_expires;
 	char    last_error[1024];
 	int64_t created_at;
@@ -213,32 +214,42 @@ enum store_result store_build_get(struct store *st, const char *tenant,
 /*
  * The job queue.  Jobs live in the database next to their builds; a
  * claimed job is leased to one worker ("owner", unique per worker
- * thread and process) until lease_expires, renewed by heartbeats.
- * Every transition below is one transaction, and claiming is safe from
- * many threads and processes at once: no job is ever leased to two
- * owners at the same time.
+ * thread and process, 1 to STORE_OWNER_MAX - 1 bytes) until
+ * lease_expires, renewed by heartbeats.  Every transition below is one
+ * transaction, and claiming is safe from many threads and processes at
+ * once: no job is ever leased to two owners at the same time.
+ *
+ * Claim order is priority, then run_at, then created_at (then id, so
+ * that jobs created in the same millisecond still have one order).
+ * The error texts given to the functions below are cut to fit the
+ * build record (store_build.error, store_build.error_step).
  */
 
 /*
  * Claims the next runnable job: a waiting job with run_at <= now, or
- * an active job whose lease expired (a stalled job; the lost run
- * counts as an attempt).  Order: priority, then run_at, then
- * created_at.  The job becomes active, leased to owner until now +
- * lease_ms, its attempts incremented; its build becomes "building"
- * with node = owner, attempts copied, started_at (first claim only)
- * and queue_wait_ms set.  A stalled job that has no attempts left is
- * failed instead ("worker lost", build failed) and the search goes on.
- * Fills job and build.  STORE_NOT_FOUND when nothing is runnable.
+ * an active job whose lease expired (lease_expires <= now: a stalled
+ * job; the lost run counts as an attempt).  The job becomes active,
+ * leased to owner until now + lease_ms, its attempts incremented; its
+ * build becomes "building" with node = owner, attempts copied,
+ * started_at (first claim only) and queue_wait_ms (now minus the job's
+ * created_at) set.  On the way, a stalled job that has no attempts
+ * left is failed instead ("worker lost", its build failed), and one
+ * whose build already succeeded (its worker died between publishing
+ * and ending the job) is completed without running again; the search
+ * goes on.  Taking over a stalled job is logged (queue.reclaimed), as
+ * is each job lost (queue.lost).  Fills job and build.
+ * STORE_NOT_FOUND when nothing is runnable.
  */
 enum store_result store_job_claim(struct store *st, const char *owner,
     int64_t now, int64_t lease_ms, struct store_job *job,
     struct store_build *build);
 
 /*
- * Extends the lease of a job owner still holds to now + lease_ms.
- * STORE_CONFLICT when owner no longer holds it (the lease expired and
- * another worker took it, or the build was cancelled or deleted): the
- * worker must stop working on it.
+ * Extends the lease of a job owner still holds to now + lease_ms, even
+ * when it expired meanwhile as long as no one took the job over.
+ * STORE_CONFLICT when owner no longer holds it (another worker took it
+ * over, or the build was cancelled or deleted, or the job is gone for
+ * any reason): the worker must stop working on it.
  */
 enum store_result store_job_heartbeat(struct store *st, const char *job_id,
     const char *owner, int64_t now, int64_t lease_ms);
@@ -246,43 +257,59 @@ enum store_result store_job_heartbeat(struct store *st, const char *job_id,
 /*
  * Ends a job owner holds as completed (the handler has already set the
  * build's final status), then prunes completed jobs beyond the newest
- * keep_completed.  STORE_CONFLICT if owner does not hold it.
+ * keep_completed (by finished_at, across the whole queue; builds are
+ * never pruned).  STORE_CONFLICT if owner does not hold it.
  */
 enum store_result store_job_complete(struct store *st, const char *job_id,
     const char *owner, int64_t now, int keep_completed);
 
 /*
  * Ends a run of a job owner holds as failed.  When retry_at > 0 and
- * attempts remain, the job waits again until retry_at and its build
- * goes back to "pending" with error noted; otherwise the job is failed
- * and its build "failed" with error, error_step and finished_at.  Then
- * prunes failed jobs beyond the newest keep_failed.  *final (may be
- * NULL) tells which happened.  STORE_CONFLICT if owner does not hold
- * the job.
+ * attempts remain, the job waits again until retry_at (last_error =
+ * error) and its build goes back to "pending" with progress 0 and
+ * error and error_step noted; otherwise the job is failed and its
+ * build "failed" with error, error_step and finished_at.  In that
+ * second case failed jobs beyond the newest keep_failed are then
+ * pruned, as store_job_complete does.  error and error_step may be
+ * NULL for "".  *final (may be NULL) tells which happened.
+ * STORE_CONFLICT if owner does not hold the job.
  */
 enum store_result store_job_fail(struct store *st, const char *job_id,
     const char *owner, int64_t now, int64_t retry_at, const char *error,
     const char *error_step, int keep_failed, bool *final);
 
-/* Number of waiting jobs that will be claimed before job_id. */
+/*
+ * Number of waiting jobs that will be claimed before job_id (in claim
+ * order, whatever their run_at): 0 when it is first, or when it is no
+ * longer waiting.  STORE_NOT_FOUND when the job does not exist.
+ */
 enum store_result store_job_position(struct store *st, const char *job_id,
     int64_t *ahead);
 
-/* The job of a build that is waiting or active, if any. */
+/*
+ * The job of a build that is waiting or active, if any (the newest
+ * one); STORE_NOT_FOUND when there is none.
+ */
 enum store_result store_job_of_build(struct store *st, const char *build_id,
     struct store_job *out);
 
-/* Jobs in a state, for tests and operators. */
+/* Jobs in a state (NULL: all jobs), for tests and operators. */
 enum store_result store_job_count(struct store *st, const char *state,
     int64_t *count);
 
-/* Progress (0-100) of a build that is building. */
+/*
+ * Progress (0-100) of a build that is building.  STORE_CONFLICT when
+ * it is in another status, STORE_NOT_FOUND when absent, STORE_ERROR
+ * for a progress out of range.
+ */
 enum store_result store_build_progress(struct store *st,
     const char *build_id, int progress);
 
 /*
  * Sets a building build's final status ("success" or "failed"),
- * error and error_step ("" for none) and finished_at.
+ * error and error_step ("" or NULL for none) and finished_at.
+ * STORE_CONFLICT when it is not building, STORE_NOT_FOUND when absent,
+ * STORE_ERROR for another status.
  */
 enum store_result store_build_finish(struct store *st, const char *build_id,
     const char *status, const char *error, const char *error_step,
@@ -292,23 +319,28 @@ enum store_result store_build_finish(struct store *st, const char *build_id,
  * Cancels a pending or building build: status "cancelled", finished_at
  * now, its waiting or active job removed (a worker holding it loses it
  * at its next heartbeat).  STORE_CONFLICT when the build is in another
- * status.
+ * status; STORE_NOT_FOUND when the tenant has no such build.
  */
 enum store_result store_build_cancel(struct store *st, const char *tenant,
     const char *build_id, int64_t now);
 
 /*
- * Deletes a build and its jobs.  STORE_CONFLICT when it is the
- * deployment the tenant now serves; STORE_NOT_FOUND when absent.
+ * Deletes a build, its jobs and its deployments.  A worker running it
+ * loses its lease at the next heartbeat.  STORE_CONFLICT when one of
+ * its deployments is the tenant's current deployment; STORE_NOT_FOUND
+ * when the tenant has no such build.
  */
 enum store_result store_build_delete(struct store *st, const char *tenant,
     const char *build_id);
 
 /*
  * Queues a failed or cancelled build again: status "pending", progress
- * 0, error cleared, a new job (job->id, priority and max_attempts from
- * the caller) as in store_build_create.  STORE_CONFLICT in another
- * status.
+ * 0, error, error_step, node, started/finished times, queue wait and
+ * attempts cleared, and a new job (job->id, priority and max_attempts
+ * from the caller; the rest filled in as store_build_create does, with
+ * now as run_at and created_at).  STORE_CONFLICT in another status or
+ * when the job id is taken; STORE_NOT_FOUND when the tenant has no
+ * such build.
  */
 enum store_result store_build_retry(struct store *st, const char *tenant,
     const char *build_id, int64_t now, struct store_job *job);

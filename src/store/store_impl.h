@@ -73,6 +73,52 @@ struct store_ops {
 	    const struct store_job *job);
 	enum store_result (*build_get)(struct store *st, const char *tenant,
 	    const char *build_id, struct store_build *out);
+
+	/*
+	 * The job queue, as in store.h, each one transaction.  The front
+	 * has checked the arguments and turned durations into times; text
+	 * arguments are never NULL and already fit the records.
+	 */
+
+	/*
+	 * Claims as store_job_claim, the lease running to lease_expires.
+	 * When the job claimed was a stalled one, copies its previous
+	 * owner into stalled_owner (left "" otherwise), for the front to
+	 * log.  Logs each job it fails as lost (store_log_job_lost).
+	 */
+	enum store_result (*job_claim)(struct store *st, const char *owner,
+	    int64_t now, int64_t lease_expires, struct store_job *job,
+	    struct store_build *build, char stalled_owner[STORE_OWNER_MAX]);
+	enum store_result (*job_heartbeat)(struct store *st,
+	    const char *job_id, const char *owner, int64_t lease_expires);
+	enum store_result (*job_complete)(struct store *st,
+	    const char *job_id, const char *owner, int64_t now,
+	    int keep_completed);
+	/* final is never NULL here. */
+	enum store_result (*job_fail)(struct store *st, const char *job_id,
+	    const char *owner, int64_t now, int64_t retry_at,
+	    const char *error, const char *error_step, int keep_failed,
+	    bool *final);
+	enum store_result (*job_position)(struct store *st,
+	    const char *job_id, int64_t *ahead);
+	enum store_result (*job_of_build)(struct store *st,
+	    const char *build_id, struct store_job *out);
+	/* state NULL counts every job. */
+	enum store_result (*job_count)(struct store *st, const char *state,
+	    int64_t *count);
+
+	enum store_result (*build_progress)(struct store *st,
+	    const char *build_id, int progress);
+	enum store_result (*build_finish)(struct store *st,
+	    const char *build_id, const char *status, const char *error,
+	    const char *error_step, int64_t now);
+	enum store_result (*build_cancel)(struct store *st, const char *tenant,
+	    const char *build_id, int64_t now);
+	enum store_result (*build_delete)(struct store *st, const char *tenant,
+	    const char *build_id);
+	/* job is complete, as for build_create. */
+	enum store_result (*build_retry)(struct store *st, const char *tenant,
+	    const char *build_id, const struct store_job *job);
 };
 
 /*
@@ -109,5 +155,18 @@ enum store_result store_error(const char *op, const char *fmt, ...)
 /* Records the message for store_errmsg() without logging it. */
 void store_errmsg_set(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+
+/*
+ * What a claim writes when a stalled job had no attempts left: the
+ * job's last_error and its build's error, lost_owner being the owner
+ * whose lease expired.  Every backend uses the same words.
+ */
+#define STORE_WORKER_LOST_FMT   "worker lost: the lease of %s expired"
+
+/*
+ * Logs (event queue.lost) a stalled job that a claim failed for want
+ * of attempts; job is as it was found, tenant its build's.
+ */
+void store_log_job_lost(const struct store_job *job, const char *tenant);
 
 #endif

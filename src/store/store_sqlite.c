@@ -54,6 +54,30 @@ enum store_sqlite_query {
 	STORE_SQLITE_BUILD_CURSOR,
 	STORE_SQLITE_BUILD_LIST,
 	STORE_SQLITE_JOB_ADD,
+	STORE_SQLITE_BUILD_BY_ID,
+	STORE_SQLITE_BUILD_EXISTS,
+	STORE_SQLITE_BUILD_EXISTS_IN,
+	STORE_SQLITE_BUILD_START,
+	STORE_SQLITE_BUILD_REQUEUE,
+	STORE_SQLITE_BUILD_FAIL,
+	STORE_SQLITE_BUILD_PROGRESS,
+	STORE_SQLITE_BUILD_FINISH,
+	STORE_SQLITE_BUILD_CANCEL,
+	STORE_SQLITE_BUILD_SERVED,
+	STORE_SQLITE_BUILD_DELETE,
+	STORE_SQLITE_BUILD_RESET,
+	STORE_SQLITE_JOB_NEXT,
+	STORE_SQLITE_JOB_HELD,
+	STORE_SQLITE_JOB_LEASE,
+	STORE_SQLITE_JOB_RENEW,
+	STORE_SQLITE_JOB_WAIT,
+	STORE_SQLITE_JOB_END,
+	STORE_SQLITE_JOB_PRUNE,
+	STORE_SQLITE_JOB_POSITION,
+	STORE_SQLITE_JOB_OF_BUILD,
+	STORE_SQLITE_JOB_COUNT,
+	STORE_SQLITE_JOB_DROP_LIVE,
+	STORE_SQLITE_JOB_DROP_ALL,
 	STORE_SQLITE_NQUERIES
 };
 
@@ -65,6 +89,13 @@ enum store_sqlite_query {
 	"build_command, output_dir, node_version, env_names, source_key, " \
 	"original_name, size, sha256, uploaded_at, started_at, " \
 	"finished_at, error, error_step, node, queue_wait_ms, attempts"
+
+#define STORE_SQLITE_JOB_COLS \
+	"id, build_id, priority, state, attempts, max_attempts, run_at, " \
+	"lease_owner, lease_expires, last_error, created_at, finished_at"
+
+/* The claim order, which store_job_position counts in too. */
+#define STORE_SQLITE_JOB_ORDER "priority, run_at, created_at, id"
 
 static const char *const store_sqlite_sql[STORE_SQLITE_NQUERIES] = {
 	[STORE_SQLITE_BEGIN] = "BEGIN IMMEDIATE",
@@ -128,10 +159,98 @@ static const char *const store_sqlite_sql[STORE_SQLITE_NQUERIES] = {
 	    " ORDER BY uploaded_at DESC, id DESC LIMIT ?5",
 
 	[STORE_SQLITE_JOB_ADD] =
-	    "INSERT INTO jobs (id, build_id, priority, state, attempts,"
-	    " max_attempts, run_at, lease_owner, lease_expires, last_error,"
-	    " created_at, finished_at)"
+	    "INSERT INTO jobs (" STORE_SQLITE_JOB_COLS ")"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+
+	/* The job queue's builds. */
+	[STORE_SQLITE_BUILD_BY_ID] =
+	    "SELECT " STORE_SQLITE_BUILD_COLS " FROM builds WHERE id = ?1",
+	[STORE_SQLITE_BUILD_EXISTS] =
+	    "SELECT 1 FROM builds WHERE id = ?1",
+	[STORE_SQLITE_BUILD_EXISTS_IN] =
+	    "SELECT 1 FROM builds WHERE tenant = ?1 AND id = ?2",
+	[STORE_SQLITE_BUILD_START] =
+	    "UPDATE builds SET status = 'building', node = ?1, attempts = ?2,"
+	    " started_at = CASE WHEN started_at = 0 THEN ?3"
+	    "  ELSE started_at END,"
+	    " queue_wait_ms = ?4 WHERE id = ?5",
+	[STORE_SQLITE_BUILD_REQUEUE] =
+	    "UPDATE builds SET status = 'pending', progress = 0, error = ?1,"
+	    " error_step = ?2"
+	    " WHERE id = ?3 AND status IN ('building', 'failed')",
+	[STORE_SQLITE_BUILD_FAIL] =
+	    "UPDATE builds SET status = 'failed', error = ?1, error_step = ?2,"
+	    " finished_at = ?3"
+	    " WHERE id = ?4 AND status IN ('pending', 'building', 'failed')",
+	[STORE_SQLITE_BUILD_PROGRESS] =
+	    "UPDATE builds SET progress = ?1"
+	    " WHERE id = ?2 AND status = 'building'",
+	[STORE_SQLITE_BUILD_FINISH] =
+	    "UPDATE builds SET status = ?1, error = ?2, error_step = ?3,"
+	    " finished_at = ?4 WHERE id = ?5 AND status = 'building'",
+	[STORE_SQLITE_BUILD_CANCEL] =
+	    "UPDATE builds SET status = 'cancelled', finished_at = ?1"
+	    " WHERE tenant = ?2 AND id = ?3"
+	    " AND status IN ('pending', 'building')",
+	/* The tenant serves a deployment of this build. */
+	[STORE_SQLITE_BUILD_SERVED] =
+	    "SELECT 1 FROM tenants t"
+	    " JOIN deployments d ON d.id = t.current_deployment"
+	    " WHERE t.slug = ?1 AND d.build_id = ?2",
+	[STORE_SQLITE_BUILD_DELETE] =
+	    "DELETE FROM builds WHERE tenant = ?1 AND id = ?2",
+	[STORE_SQLITE_BUILD_RESET] =
+	    "UPDATE builds SET status = 'pending', progress = 0, error = '',"
+	    " error_step = '', node = '', started_at = 0, finished_at = 0,"
+	    " queue_wait_ms = 0, attempts = 0"
+	    " WHERE tenant = ?1 AND id = ?2"
+	    " AND status IN ('failed', 'cancelled')",
+
+	/* Jobs. */
+	[STORE_SQLITE_JOB_NEXT] =
+	    "SELECT " STORE_SQLITE_JOB_COLS " FROM jobs"
+	    " WHERE (state = 'waiting' AND run_at <= ?1)"
+	    " OR (state = 'active' AND lease_expires <= ?1)"
+	    " ORDER BY " STORE_SQLITE_JOB_ORDER " LIMIT 1",
+	[STORE_SQLITE_JOB_HELD] =
+	    "SELECT " STORE_SQLITE_JOB_COLS " FROM jobs"
+	    " WHERE id = ?1 AND state = 'active' AND lease_owner = ?2",
+	[STORE_SQLITE_JOB_LEASE] =
+	    "UPDATE jobs SET state = 'active', attempts = attempts + 1,"
+	    " lease_owner = ?1, lease_expires = ?2 WHERE id = ?3",
+	[STORE_SQLITE_JOB_RENEW] =
+	    "UPDATE jobs SET lease_expires = ?1"
+	    " WHERE id = ?2 AND state = 'active' AND lease_owner = ?3",
+	[STORE_SQLITE_JOB_WAIT] =
+	    "UPDATE jobs SET state = 'waiting', run_at = ?1,"
+	    " lease_owner = '', lease_expires = 0, last_error = ?2"
+	    " WHERE id = ?3",
+	[STORE_SQLITE_JOB_END] =
+	    "UPDATE jobs SET state = ?1, lease_owner = '', lease_expires = 0,"
+	    " last_error = ?2, finished_at = ?3 WHERE id = ?4",
+	/* Ended jobs of a state but the newest ?2. */
+	[STORE_SQLITE_JOB_PRUNE] =
+	    "DELETE FROM jobs WHERE state = ?1 AND id NOT IN"
+	    " (SELECT id FROM jobs WHERE state = ?1"
+	    "  ORDER BY finished_at DESC, id DESC LIMIT ?2)",
+	/* Row values: the waiting jobs that sort before this one. */
+	[STORE_SQLITE_JOB_POSITION] =
+	    "SELECT me.state, (SELECT COUNT(*) FROM jobs j"
+	    "  WHERE j.state = 'waiting'"
+	    "  AND (j.priority, j.run_at, j.created_at, j.id)"
+	    "  < (me.priority, me.run_at, me.created_at, me.id))"
+	    " FROM jobs me WHERE me.id = ?1",
+	[STORE_SQLITE_JOB_OF_BUILD] =
+	    "SELECT " STORE_SQLITE_JOB_COLS " FROM jobs"
+	    " WHERE build_id = ?1 AND state IN ('waiting', 'active')"
+	    " ORDER BY created_at DESC, id DESC LIMIT 1",
+	[STORE_SQLITE_JOB_COUNT] =
+	    "SELECT COUNT(*) FROM jobs WHERE ?1 IS NULL OR state = ?1",
+	[STORE_SQLITE_JOB_DROP_LIVE] =
+	    "DELETE FROM jobs"
+	    " WHERE build_id = ?1 AND state IN ('waiting', 'active')",
+	[STORE_SQLITE_JOB_DROP_ALL] =
+	    "DELETE FROM jobs WHERE build_id = ?1",
 };
 
 struct store_sqlite {
@@ -786,7 +905,8 @@ store_sqlite_build_insert(struct store_sqlite *sq,
 }
 
 static enum store_result
-store_sqlite_job_insert(struct store_sqlite *sq, const struct store_job *job)
+store_sqlite_job_insert(struct store_sqlite *sq, const char *op,
+    const struct store_job *job)
 {
 	struct store_sqlite_call call;
 	enum store_result r;
@@ -804,7 +924,7 @@ store_sqlite_job_insert(struct store_sqlite *sq, const struct store_job *job)
 	store_sqlite_bind_text(&call, job->last_error);
 	store_sqlite_bind_int64(&call, job->created_at);
 	store_sqlite_bind_int64(&call, job->finished_at);
-	r = store_sqlite_write(sq, "build_create", &call, NULL);
+	r = store_sqlite_write(sq, op, &call, NULL);
 	store_sqlite_finish(&call);
 	return r;
 }
@@ -830,7 +950,7 @@ store_sqlite_build_create(struct store *st, const struct store_build *b,
 	r = store_sqlite_build_insert(sq, b, env_values_json);
 	if (r != STORE_OK)
 		goto out;
-	r = store_sqlite_job_insert(sq, job);
+	r = store_sqlite_job_insert(sq, "build_create", job);
 	if (r != STORE_OK)
 		goto out;
 	r = store_sqlite_tx(sq, "build_create", STORE_SQLITE_COMMIT);
@@ -925,6 +1045,679 @@ out:
 	return r;
 }
 
+/* The job queue */
+
+/*
+ * Takes the lock and opens a write transaction.  store_sqlite_end()
+ * must follow, whatever this returns.
+ */
+static enum store_result
+store_sqlite_begin(struct store_sqlite *sq, const char *op)
+{
+	store_sqlite_lock(sq);
+	return store_sqlite_tx(sq, op, STORE_SQLITE_BEGIN);
+}
+
+/*
+ * Commits when r is STORE_OK, else rolls back, then releases the lock.
+ * Returns r, or the failure of the commit.
+ */
+static enum store_result
+store_sqlite_end(struct store_sqlite *sq, const char *op,
+    enum store_result r)
+{
+	if (r == STORE_OK)
+		r = store_sqlite_tx(sq, op, STORE_SQLITE_COMMIT);
+	if (r != STORE_OK)
+		store_sqlite_rollback(sq);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/* Reads the STORE_SQLITE_JOB_COLS of the current row, in order. */
+static void
+store_sqlite_read_job(struct store_sqlite_call *call, struct store_job *job)
+{
+	memset(job, 0, sizeof(*job));
+	store_sqlite_col_text(call, job->id, sizeof(job->id));
+	store_sqlite_col_text(call, job->build_id, sizeof(job->build_id));
+	job->priority = store_sqlite_col_int(call);
+	store_sqlite_col_text(call, job->state, sizeof(job->state));
+	job->attempts = store_sqlite_col_int(call);
+	job->max_attempts = store_sqlite_col_int(call);
+	job->run_at = store_sqlite_col_int64(call);
+	store_sqlite_col_text(call, job->lease_owner,
+	    sizeof(job->lease_owner));
+	job->lease_expires = store_sqlite_col_int64(call);
+	store_sqlite_col_text(call, job->last_error, sizeof(job->last_error));
+	job->created_at = store_sqlite_col_int64(call);
+	job->finished_at = store_sqlite_col_int64(call);
+}
+
+/*
+ * Runs the prepared job query of call, reads its first row into job
+ * and ends the call.  STORE_NOT_FOUND when it returns no row.
+ */
+static enum store_result
+store_sqlite_job_row(struct store_sqlite *sq, const char *op,
+    struct store_sqlite_call *call, struct store_job *job)
+{
+	enum store_result r = STORE_OK;
+	int rc = store_sqlite_step(call);
+
+	if (rc == SQLITE_ROW)
+		store_sqlite_read_job(call, job);
+	else if (rc == SQLITE_DONE)
+		r = STORE_NOT_FOUND;
+	else
+		r = store_sqlite_result(sq, op, rc);
+	store_sqlite_finish(call);
+	return r;
+}
+
+static enum store_result
+store_sqlite_build_by_id(struct store_sqlite *sq, const char *op,
+    const char *build_id, struct store_build *out)
+{
+	struct store_sqlite_call call;
+	enum store_result r = STORE_OK;
+	int rc;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_BUILD_BY_ID, &call);
+	store_sqlite_bind_text(&call, build_id);
+	rc = store_sqlite_step(&call);
+	if (rc == SQLITE_ROW)
+		store_sqlite_read_build(&call, out);
+	else if (rc == SQLITE_DONE)
+		r = STORE_NOT_FOUND;
+	else
+		r = store_sqlite_result(sq, op, rc);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/*
+ * Runs the prepared update of one build in call, guarded by the
+ * build's status, and ends the call.  When it changed nothing, tells
+ * why: STORE_NOT_FOUND when there is no such build (of tenant, unless
+ * tenant is NULL), else STORE_CONFLICT, its status forbidding it.
+ */
+static enum store_result
+store_sqlite_build_update(struct store_sqlite *sq, const char *op,
+    struct store_sqlite_call *call, const char *tenant,
+    const char *build_id)
+{
+	enum store_result r;
+	int changes = 0;
+
+	r = store_sqlite_write(sq, op, call, &changes);
+	store_sqlite_finish(call);
+	if (r != STORE_OK || changes > 0)
+		return r;
+
+	if (tenant != NULL)
+		r = store_sqlite_scalar(sq, op, STORE_SQLITE_BUILD_EXISTS_IN,
+		    tenant, build_id, NULL);
+	else
+		r = store_sqlite_scalar(sq, op, STORE_SQLITE_BUILD_EXISTS,
+		    build_id, NULL, NULL);
+	return r == STORE_OK ? STORE_CONFLICT : r;
+}
+
+/*
+ * Fails the build of an ending job, unless it already ended otherwise
+ * (success, cancelled): the build's own status wins.
+ */
+static enum store_result
+store_sqlite_build_fail(struct store_sqlite *sq, const char *op,
+    const char *build_id, const char *error, const char *error_step,
+    int64_t now)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_BUILD_FAIL, &call);
+	store_sqlite_bind_text(&call, error);
+	store_sqlite_bind_text(&call, error_step);
+	store_sqlite_bind_int64(&call, now);
+	store_sqlite_bind_text(&call, build_id);
+	r = store_sqlite_write(sq, op, &call, NULL);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/* Ends a job as state ("completed" or "failed") with last_error. */
+static enum store_result
+store_sqlite_job_end(struct store_sqlite *sq, const char *op,
+    const char *job_id, const char *state, const char *last_error,
+    int64_t now)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_JOB_END, &call);
+	store_sqlite_bind_text(&call, state);
+	store_sqlite_bind_text(&call, last_error);
+	store_sqlite_bind_int64(&call, now);
+	store_sqlite_bind_text(&call, job_id);
+	r = store_sqlite_write(sq, op, &call, NULL);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/* Deletes the jobs in state but the keep newest ended ones. */
+static enum store_result
+store_sqlite_job_prune(struct store_sqlite *sq, const char *op,
+    const char *state, int keep)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_JOB_PRUNE, &call);
+	store_sqlite_bind_text(&call, state);
+	store_sqlite_bind_int64(&call, keep);
+	r = store_sqlite_write(sq, op, &call, NULL);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/* The job owner holds, into job; STORE_CONFLICT when none. */
+static enum store_result
+store_sqlite_job_held(struct store_sqlite *sq, const char *op,
+    const char *job_id, const char *owner, struct store_job *job)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_JOB_HELD, &call);
+	store_sqlite_bind_text(&call, job_id);
+	store_sqlite_bind_text(&call, owner);
+	r = store_sqlite_job_row(sq, op, &call, job);
+	return r == STORE_NOT_FOUND ? STORE_CONFLICT : r;
+}
+
+/* Runs the one-parameter write q (deleting a build's jobs). */
+static enum store_result
+store_sqlite_job_drop(struct store_sqlite *sq, const char *op,
+    enum store_sqlite_query q, const char *build_id)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, q, &call);
+	store_sqlite_bind_text(&call, build_id);
+	r = store_sqlite_write(sq, op, &call, NULL);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/* Claiming */
+
+/* One claim's arguments, and whether it found a job. */
+struct store_sqlite_claim {
+	const char         *owner;
+	int64_t             now;
+	int64_t             lease_expires;
+	struct store_job   *job;
+	struct store_build *build;
+	char               *stalled_owner;  /* STORE_OWNER_MAX bytes */
+	bool                found;
+};
+
+/* The first job in claim order that is runnable at now, and its build. */
+static enum store_result
+store_sqlite_job_next(struct store_sqlite *sq,
+    struct store_sqlite_claim *c)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_JOB_NEXT, &call);
+	store_sqlite_bind_int64(&call, c->now);
+	r = store_sqlite_job_row(sq, "job_claim", &call, c->job);
+	if (r != STORE_OK)
+		return r;
+
+	r = store_sqlite_build_by_id(sq, "job_claim", c->job->build_id,
+	    c->build);
+	if (r == STORE_NOT_FOUND)
+		r = store_error("job_claim", "job %s has no build %s",
+		    c->job->id, c->job->build_id);
+	return r;
+}
+
+/* Fails a stalled job that has no attempts left, and its build. */
+static enum store_result
+store_sqlite_job_lost(struct store_sqlite *sq, const struct store_job *job,
+    const struct store_build *build, int64_t now)
+{
+	char message[sizeof(STORE_WORKER_LOST_FMT) + STORE_OWNER_MAX];
+	enum store_result r;
+
+	snprintf(message, sizeof(message), STORE_WORKER_LOST_FMT,
+	    job->lease_owner);
+	r = store_sqlite_job_end(sq, "job_claim", job->id, "failed", message,
+	    now);
+	if (r == STORE_OK)
+		r = store_sqlite_build_fail(sq, "job_claim", job->build_id,
+		    message, "", now);
+	if (r == STORE_OK)
+		store_log_job_lost(job, build->tenant);
+	return r;
+}
+
+/* Leases the job found to the claim's owner and starts its build. */
+static enum store_result
+store_sqlite_job_lease(struct store_sqlite *sq,
+    struct store_sqlite_claim *c)
+{
+	struct store_job *job = c->job;
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_JOB_LEASE, &call);
+	store_sqlite_bind_text(&call, c->owner);
+	store_sqlite_bind_int64(&call, c->lease_expires);
+	store_sqlite_bind_text(&call, job->id);
+	r = store_sqlite_write(sq, "job_claim", &call, NULL);
+	store_sqlite_finish(&call);
+	if (r != STORE_OK)
+		return r;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_BUILD_START, &call);
+	store_sqlite_bind_text(&call, c->owner);
+	store_sqlite_bind_int64(&call, job->attempts + 1);
+	store_sqlite_bind_int64(&call, c->now);
+	store_sqlite_bind_int64(&call, c->now - job->created_at);
+	store_sqlite_bind_text(&call, job->build_id);
+	r = store_sqlite_write(sq, "job_claim", &call, NULL);
+	store_sqlite_finish(&call);
+	if (r != STORE_OK)
+		return r;
+
+	/* The job as now stored; the build read back whole. */
+	snprintf(job->state, sizeof(job->state), "active");
+	job->attempts++;
+	snprintf(job->lease_owner, sizeof(job->lease_owner), "%s", c->owner);
+	job->lease_expires = c->lease_expires;
+	return store_sqlite_build_by_id(sq, "job_claim", job->build_id,
+	    c->build);
+}
+
+/*
+ * Inside the claim's transaction: skips over (ending them) the jobs
+ * that must not run, then leases the first one that may.
+ */
+static enum store_result
+store_sqlite_job_claim_tx(struct store_sqlite *sq,
+    struct store_sqlite_claim *c)
+{
+	enum store_result r;
+	bool stalled;
+
+	for (;;) {
+		r = store_sqlite_job_next(sq, c);
+		if (r == STORE_NOT_FOUND)
+			return STORE_OK;        /* nothing runnable */
+		if (r != STORE_OK)
+			return r;
+
+		/* Each case below ends the job: the loop moves on. */
+		stalled = strcmp(c->job->state, "active") == 0;
+		if (strcmp(c->build->status, "success") == 0)
+			r = store_sqlite_job_end(sq, "job_claim", c->job->id,
+			    "completed", c->job->last_error, c->now);
+		else if (stalled && c->job->attempts >= c->job->max_attempts)
+			r = store_sqlite_job_lost(sq, c->job, c->build, c->now);
+		else
+			break;
+		if (r != STORE_OK)
+			return r;
+	}
+
+	if (stalled)
+		snprintf(c->stalled_owner, STORE_OWNER_MAX, "%s",
+		    c->job->lease_owner);
+	r = store_sqlite_job_lease(sq, c);
+	c->found = r == STORE_OK;
+	return r;
+}
+
+static enum store_result
+store_sqlite_job_claim(struct store *st, const char *owner, int64_t now,
+    int64_t lease_expires, struct store_job *job, struct store_build *build,
+    char stalled_owner[STORE_OWNER_MAX])
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_claim c = {
+		.owner = owner, .now = now, .lease_expires = lease_expires,
+		.job = job, .build = build, .stalled_owner = stalled_owner,
+	};
+	enum store_result r;
+
+	r = store_sqlite_begin(sq, "job_claim");
+	if (r == STORE_OK)
+		r = store_sqlite_job_claim_tx(sq, &c);
+	/* Commits the jobs ended on the way even when none was found. */
+	r = store_sqlite_end(sq, "job_claim", r);
+	if (r == STORE_OK && !c.found)
+		r = STORE_NOT_FOUND;
+	return r;
+}
+
+/* Runs, renewals and ends */
+
+static enum store_result
+store_sqlite_job_heartbeat(struct store *st, const char *job_id,
+    const char *owner, int64_t lease_expires)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call = { 0 };
+	enum store_result r;
+	int changes = 0;
+
+	r = store_sqlite_begin(sq, "job_heartbeat");
+	if (r != STORE_OK)
+		goto out;
+	store_sqlite_prepare(sq, STORE_SQLITE_JOB_RENEW, &call);
+	store_sqlite_bind_int64(&call, lease_expires);
+	store_sqlite_bind_text(&call, job_id);
+	store_sqlite_bind_text(&call, owner);
+	r = store_sqlite_write(sq, "job_heartbeat", &call, &changes);
+	if (r == STORE_OK && changes == 0)
+		r = STORE_CONFLICT;             /* not owner's any more */
+out:
+	store_sqlite_finish(&call);
+	return store_sqlite_end(sq, "job_heartbeat", r);
+}
+
+static enum store_result
+store_sqlite_job_complete(struct store *st, const char *job_id,
+    const char *owner, int64_t now, int keep_completed)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_job job;
+	enum store_result r;
+
+	r = store_sqlite_begin(sq, "job_complete");
+	if (r == STORE_OK)
+		r = store_sqlite_job_held(sq, "job_complete", job_id, owner,
+		    &job);
+	if (r == STORE_OK)
+		r = store_sqlite_job_end(sq, "job_complete", job_id,
+		    "completed", job.last_error, now);
+	if (r == STORE_OK)
+		r = store_sqlite_job_prune(sq, "job_complete", "completed",
+		    keep_completed);
+	return store_sqlite_end(sq, "job_complete", r);
+}
+
+/* Puts a failed run's job back to wait until retry_at. */
+static enum store_result
+store_sqlite_job_requeue(struct store_sqlite *sq,
+    const struct store_job *job, int64_t retry_at, const char *error,
+    const char *error_step)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_JOB_WAIT, &call);
+	store_sqlite_bind_int64(&call, retry_at);
+	store_sqlite_bind_text(&call, error);
+	store_sqlite_bind_text(&call, job->id);
+	r = store_sqlite_write(sq, "job_fail", &call, NULL);
+	store_sqlite_finish(&call);
+	if (r != STORE_OK)
+		return r;
+
+	/* A build the handler already ended as failed waits again too. */
+	store_sqlite_prepare(sq, STORE_SQLITE_BUILD_REQUEUE, &call);
+	store_sqlite_bind_text(&call, error);
+	store_sqlite_bind_text(&call, error_step);
+	store_sqlite_bind_text(&call, job->build_id);
+	r = store_sqlite_write(sq, "job_fail", &call, NULL);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/* Fails a job for good, with its build, and prunes failed jobs. */
+static enum store_result
+store_sqlite_job_fail_final(struct store_sqlite *sq,
+    const struct store_job *job, int64_t now, const char *error,
+    const char *error_step, int keep_failed)
+{
+	enum store_result r;
+
+	r = store_sqlite_job_end(sq, "job_fail", job->id, "failed", error,
+	    now);
+	if (r == STORE_OK)
+		r = store_sqlite_build_fail(sq, "job_fail", job->build_id,
+		    error, error_step, now);
+	if (r == STORE_OK)
+		r = store_sqlite_job_prune(sq, "job_fail", "failed",
+		    keep_failed);
+	return r;
+}
+
+static enum store_result
+store_sqlite_job_fail(struct store *st, const char *job_id,
+    const char *owner, int64_t now, int64_t retry_at, const char *error,
+    const char *error_step, int keep_failed, bool *final)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_job job;
+	enum store_result r;
+
+	r = store_sqlite_begin(sq, "job_fail");
+	if (r == STORE_OK)
+		r = store_sqlite_job_held(sq, "job_fail", job_id, owner, &job);
+	if (r != STORE_OK)
+		goto out;
+
+	/* Another run while attempts remain, else failed for good. */
+	*final = retry_at <= 0 || job.attempts >= job.max_attempts;
+	if (*final)
+		r = store_sqlite_job_fail_final(sq, &job, now, error,
+		    error_step, keep_failed);
+	else
+		r = store_sqlite_job_requeue(sq, &job, retry_at, error,
+		    error_step);
+out:
+	r = store_sqlite_end(sq, "job_fail", r);
+	if (r != STORE_OK)
+		*final = false;
+	return r;
+}
+
+/* Reading the queue */
+
+static enum store_result
+store_sqlite_job_position(struct store *st, const char *job_id,
+    int64_t *ahead)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	char state[STORE_STATUS_MAX];
+	enum store_result r = STORE_OK;
+	int rc;
+
+	/* One statement: the job and the count read one snapshot. */
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_JOB_POSITION, &call);
+	store_sqlite_bind_text(&call, job_id);
+	rc = store_sqlite_step(&call);
+	if (rc == SQLITE_ROW) {
+		store_sqlite_col_text(&call, state, sizeof(state));
+		*ahead = store_sqlite_col_int64(&call);
+		if (strcmp(state, "waiting") != 0)
+			*ahead = 0;
+	} else if (rc == SQLITE_DONE)
+		r = STORE_NOT_FOUND;
+	else
+		r = store_sqlite_result(sq, "job_position", rc);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+static enum store_result
+store_sqlite_job_of_build(struct store *st, const char *build_id,
+    struct store_job *out)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_JOB_OF_BUILD, &call);
+	store_sqlite_bind_text(&call, build_id);
+	r = store_sqlite_job_row(sq, "job_of_build", &call, out);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+static enum store_result
+store_sqlite_job_count(struct store *st, const char *state,
+    int64_t *count)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	enum store_result r;
+
+	/* A NULL state is left unbound: ?1 reads NULL, counting all. */
+	store_sqlite_lock(sq);
+	r = store_sqlite_scalar(sq, "job_count", STORE_SQLITE_JOB_COUNT,
+	    state, NULL, count);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/* Builds, as the pipeline and the API change them */
+
+static enum store_result
+store_sqlite_build_progress(struct store *st, const char *build_id,
+    int progress)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	r = store_sqlite_begin(sq, "build_progress");
+	if (r == STORE_OK) {
+		store_sqlite_prepare(sq, STORE_SQLITE_BUILD_PROGRESS, &call);
+		store_sqlite_bind_int64(&call, progress);
+		store_sqlite_bind_text(&call, build_id);
+		r = store_sqlite_build_update(sq, "build_progress", &call,
+		    NULL, build_id);
+	}
+	return store_sqlite_end(sq, "build_progress", r);
+}
+
+static enum store_result
+store_sqlite_build_finish(struct store *st, const char *build_id,
+    const char *status, const char *error, const char *error_step,
+    int64_t now)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	r = store_sqlite_begin(sq, "build_finish");
+	if (r == STORE_OK) {
+		store_sqlite_prepare(sq, STORE_SQLITE_BUILD_FINISH, &call);
+		store_sqlite_bind_text(&call, status);
+		store_sqlite_bind_text(&call, error);
+		store_sqlite_bind_text(&call, error_step);
+		store_sqlite_bind_int64(&call, now);
+		store_sqlite_bind_text(&call, build_id);
+		r = store_sqlite_build_update(sq, "build_finish", &call, NULL,
+		    build_id);
+	}
+	return store_sqlite_end(sq, "build_finish", r);
+}
+
+static enum store_result
+store_sqlite_build_cancel(struct store *st, const char *tenant,
+    const char *build_id, int64_t now)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	r = store_sqlite_begin(sq, "build_cancel");
+	if (r != STORE_OK)
+		goto out;
+	store_sqlite_prepare(sq, STORE_SQLITE_BUILD_CANCEL, &call);
+	store_sqlite_bind_int64(&call, now);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_text(&call, build_id);
+	r = store_sqlite_build_update(sq, "build_cancel", &call, tenant,
+	    build_id);
+
+	/* Its worker, if any, learns it at the next heartbeat. */
+	if (r == STORE_OK)
+		r = store_sqlite_job_drop(sq, "build_cancel",
+		    STORE_SQLITE_JOB_DROP_LIVE, build_id);
+out:
+	return store_sqlite_end(sq, "build_cancel", r);
+}
+
+static enum store_result
+store_sqlite_build_delete(struct store *st, const char *tenant,
+    const char *build_id)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	r = store_sqlite_begin(sq, "build_delete");
+	if (r == STORE_OK)
+		r = store_sqlite_scalar(sq, "build_delete",
+		    STORE_SQLITE_BUILD_EXISTS_IN, tenant, build_id, NULL);
+	if (r != STORE_OK)
+		goto out;
+
+	/* The site the tenant serves cannot lose its build. */
+	r = store_sqlite_scalar(sq, "build_delete", STORE_SQLITE_BUILD_SERVED,
+	    tenant, build_id, NULL);
+	if (r == STORE_OK)
+		r = STORE_CONFLICT;
+	else if (r == STORE_NOT_FOUND)
+		r = store_sqlite_job_drop(sq, "build_delete",
+		    STORE_SQLITE_JOB_DROP_ALL, build_id);
+	if (r != STORE_OK)
+		goto out;
+
+	/* Its deployments go with it (ON DELETE CASCADE). */
+	store_sqlite_prepare(sq, STORE_SQLITE_BUILD_DELETE, &call);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_text(&call, build_id);
+	r = store_sqlite_write(sq, "build_delete", &call, NULL);
+	store_sqlite_finish(&call);
+out:
+	return store_sqlite_end(sq, "build_delete", r);
+}
+
+static enum store_result
+store_sqlite_build_retry(struct store *st, const char *tenant,
+    const char *build_id, const struct store_job *job)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	r = store_sqlite_begin(sq, "build_retry");
+	if (r == STORE_OK) {
+		store_sqlite_prepare(sq, STORE_SQLITE_BUILD_RESET, &call);
+		store_sqlite_bind_text(&call, tenant);
+		store_sqlite_bind_text(&call, build_id);
+		r = store_sqlite_build_update(sq, "build_retry", &call, tenant,
+		    build_id);
+	}
+	if (r == STORE_OK)
+		r = store_sqlite_job_insert(sq, "build_retry", job);
+	return store_sqlite_end(sq, "build_retry", r);
+}
+
 static const struct store_ops store_sqlite_ops = {
 	.close = store_sqlite_close,
 	.schema_version = store_sqlite_schema_version,
@@ -941,6 +1734,18 @@ static const struct store_ops store_sqlite_ops = {
 	.build_list = store_sqlite_build_list,
 	.build_create = store_sqlite_build_create,
 	.build_get = store_sqlite_build_get,
+	.job_claim = store_sqlite_job_claim,
+	.job_heartbeat = store_sqlite_job_heartbeat,
+	.job_complete = store_sqlite_job_complete,
+	.job_fail = store_sqlite_job_fail,
+	.job_position = store_sqlite_job_position,
+	.job_of_build = store_sqlite_job_of_build,
+	.job_count = store_sqlite_job_count,
+	.build_progress = store_sqlite_build_progress,
+	.build_finish = store_sqlite_build_finish,
+	.build_cancel = store_sqlite_build_cancel,
+	.build_delete = store_sqlite_build_delete,
+	.build_retry = store_sqlite_build_retry,
 };
 
 /* Opening */
