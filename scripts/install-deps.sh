@@ -6,9 +6,9 @@ set -eu
 
 PKGS="gcc make meson ninja-build pkg-config
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcrypt-dev
-libarchive-dev zlib1g-dev
+libarchive-dev libarchive-tools zlib1g-dev
 libcmocka-dev python3 python3-pytest python3-requests
-ca-certificates media-types"
+ca-certificates media-types bubblewrap"
 
 missing=""
 for p in $PKGS; do

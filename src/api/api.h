@@ -13,14 +13,17 @@
 #include "store/store.h"
 
 struct api_server;
+struct blob_store;
+struct queue;
 
 /*
  * Starts listening on cfg->listen and serving in background threads.
- * cfg and st are borrowed and must outlive the server.  Returns NULL
- * with a message in err when the address cannot be bound.
+ * cfg, st and bs are borrowed and must outlive the server; q, when not
+ * NULL, is this process's queue, woken when an upload adds a job.
+ * Returns NULL with a message in err when the address cannot be bound.
  */
 struct api_server *api_start(const struct config *cfg, struct store *st,
-    char *err, size_t errlen);
+    struct blob_store *bs, struct queue *q, char *err, size_t errlen);
 
 /* The port really bound (useful when cfg->listen asked for port 0). */
 uint16_t api_port(const struct api_server *srv);

@@ -22,6 +22,9 @@
 #include "core/core.h"
 #include "store/store.h"
 
+struct blob_store;
+struct queue;
+
 #define HTTP_JSON_BODY_MAX  (64 * 1024)   /* JSON request bodies */
 #define HTTP_HEADER_MEM     (32 * 1024)   /* per-connection header pool */
 #define HTTP_CONN_TIMEOUT   60            /* seconds idle */
@@ -31,11 +34,32 @@
 #define HTTP_PUBLIC   0x0u      /* no authentication */
 #define HTTP_USER     0x1u      /* a valid token of an active user */
 #define HTTP_TENANT   0x2u      /* ...and a membership in :tenantId */
+#define HTTP_STREAM   0x4u      /* body streamed: handler is stream ops */
+
+struct http_request;
+
+/*
+ * A route whose body is too large to gather (uploads) is served by
+ * stream ops instead of a handler.  Authentication and authorization
+ * run before begin, on the request's headers, so a refused upload is
+ * never read.  begin, data and end may reply; once a reply is queued
+ * the rest of the body is discarded.  end must reply if nothing else
+ * did.  cleanup runs when the request is over, whatever happened, and
+ * frees rq->stream.
+ */
+struct http_stream_ops {
+	void (*begin)(struct http_request *rq);
+	void (*data)(struct http_request *rq, const char *buf, size_t len);
+	void (*end)(struct http_request *rq);
+	void (*cleanup)(struct http_request *rq);
+};
 
 struct api_server {
 	struct MHD_Daemon     *mhd;
 	const struct config   *cfg;
 	struct store          *store;
+	struct blob_store     *blob;
+	struct queue          *queue;   /* NULL: no workers in process */
 	uint16_t               port;
 };
 
@@ -55,6 +79,8 @@ struct http_request {
 	bool                   body_too_large;
 
 	int                    status;  /* 0 until a reply is queued */
+	void                  *stream;  /* state of stream ops */
+	bool                   streaming; /* begin was called */
 
 	/* Set by authentication and tenant authorization. */
 	struct store_user      user;
@@ -101,7 +127,9 @@ int authz_tenant(struct http_request *rq, const char *tenant,
 /* Endpoint handlers. */
 http_handler_fn routes_healthz, routes_metrics;
 http_handler_fn routes_login;
-http_handler_fn routes_build_list;
+http_handler_fn routes_build_list, routes_build_get, routes_build_logs;
+http_handler_fn routes_build_delete, routes_build_retry;
+extern const struct http_stream_ops routes_upload_ops;
 
 /* The API's view of a build; env values never appear, names only. */
 json_t *builds_json(const struct store_build *b);

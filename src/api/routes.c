@@ -8,13 +8,23 @@
 #include "auth/auth.h"
 
 #define R(m, p, h, f, r) { m, p, (const void *)(h), f, r, 0 }
+#define B "/api/builds/:tenantId"
 
 const struct router_route http_routes[] = {
 	R("GET",  "/healthz", routes_healthz, HTTP_PUBLIC, 0),
 	R("GET",  "/metrics", routes_metrics, HTTP_PUBLIC, 0),
 	R("POST", "/api/auth/login", routes_login, HTTP_PUBLIC, 0),
-	R("GET",  "/api/builds/:tenantId/builds", routes_build_list,
-	    HTTP_TENANT, AUTH_ROLES_ALL),
+	R("POST", B, &routes_upload_ops, HTTP_TENANT | HTTP_STREAM,
+	    AUTH_ROLES_ALL),
+	R("GET",  B "/builds", routes_build_list, HTTP_TENANT, AUTH_ROLES_ALL),
+	R("GET",  B "/builds/:buildId", routes_build_get, HTTP_TENANT,
+	    AUTH_ROLES_ALL),
+	R("GET",  B "/builds/:buildId/logs", routes_build_logs, HTTP_TENANT,
+	    AUTH_ROLES_ALL),
+	R("DELETE", B "/builds/:buildId", routes_build_delete, HTTP_TENANT,
+	    AUTH_ROLES_ADMIN),
+	R("POST", B "/builds/:buildId/retry", routes_build_retry,
+	    HTTP_TENANT, AUTH_ROLES_ADMIN),
 };
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
 

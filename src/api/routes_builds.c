@@ -1,11 +1,15 @@
 /*
  * routes_builds: the build endpoints under /api/builds/:tenantId.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/http.h"
+#include "blob/blob.h"
 #include "core/log.h"
+#include "queue/queue.h"
 
 #define BUILDS_PAGE_DEFAULT 20
 #define BUILDS_PAGE_MAX     100
@@ -140,4 +144,198 @@ routes_build_list(struct http_request *rq)
 	    json_null()));
 out:
 	free(page);
+}
+
+#define BUILDS_LOG_MAX (16 * 1024 * 1024)
+
+/* The build named by :buildId in this tenant, or a reply and -1. */
+static int
+builds_load(struct http_request *rq, struct store_build *b)
+{
+	switch (store_build_get(rq->srv->store, rq->tenant.slug,
+	    http_param(rq, 1), b)) {
+	case STORE_OK:
+		return 0;
+	case STORE_NOT_FOUND:
+		http_reply_error(rq, 404, "Build not found", "No build '%.40s' "
+		    "in tenant '%s'", http_param(rq, 1), rq->tenant.slug);
+		return -1;
+	default:
+		http_reply_store_error(rq, "loading the build");
+		return -1;
+	}
+}
+
+/* A build with what only a single-build answer carries. */
+static json_t *
+builds_detail_json(struct http_request *rq, const struct store_build *b)
+{
+	json_t *json = builds_json(b);
+	struct store_job job;
+	int64_t ahead;
+
+	if (strcmp(b->status, "pending") == 0 &&
+	    store_job_of_build(rq->srv->store, b->id, &job) == STORE_OK &&
+	    store_job_position(rq->srv->store, job.id, &ahead) == STORE_OK)
+		json_object_set_new(json, "queuePosition",
+		    json_integer(ahead));
+	/* Site and deployment URLs arrive with publishing. */
+	json_object_set_new(json, "urls", json_pack("{s:n, s:n}", "site",
+	    "deployment"));
+	return json;
+}
+
+void
+routes_build_get(struct http_request *rq)
+{
+	struct store_build b;
+
+	if (builds_load(rq, &b) != 0)
+		return;
+	http_reply_json(rq, 200, json_pack("{s:b, s:{s:o}}", "success", 1,
+	    "data", "build", builds_detail_json(rq, &b)));
+}
+
+void
+routes_build_logs(struct http_request *rq)
+{
+	struct store_build b;
+	char key[BLOB_KEY_MAX];
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (builds_load(rq, &b) != 0)
+		return;
+	snprintf(key, sizeof(key), "tenants/%s/builds/%s/build.log",
+	    b.tenant, b.id);
+	r = blob_get(rq->srv->blob, key, BUILDS_LOG_MAX, &text, &len);
+	if (r != 0 && r != -ENOENT) {
+		log_warnx("api.log_read", "req=%s build=%s err=%d", rq->id,
+		    b.id, r);
+		http_reply_error(rq, 500, "Internal error", "Cannot read the "
+		    "build log; the request id is %s", rq->id);
+		return;
+	}
+	http_reply_text(rq, 200, "text/plain; charset=utf-8",
+	    r == 0 ? text : "", r == 0 ? len : 0);
+	free(text);
+}
+
+/* Removes what a deleted build kept in the blob store. */
+static void
+builds_delete_blobs(struct http_request *rq, const struct store_build *b)
+{
+	static const char *const layouts[] = {
+		"tenants/%s/builds/%s/", "tenants/%s/deployments/%s/",
+	};
+	char prefix[BLOB_KEY_MAX];
+	size_t removed;
+
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(prefix, sizeof(prefix), layouts[i], b->tenant, b->id);
+		if (blob_delete_prefix(rq->srv->blob, prefix, &removed) != 0)
+			log_warnx("api.blob_orphans", "req=%s build=%s "
+			    "prefix=%s", rq->id, b->id, prefix);
+	}
+}
+
+static bool
+builds_running(const struct store_build *b)
+{
+	return strcmp(b->status, "pending") == 0 ||
+	    strcmp(b->status, "building") == 0;
+}
+
+static void
+builds_cancel(struct http_request *rq, struct store_build *b)
+{
+	switch (store_build_cancel(rq->srv->store, b->tenant, b->id,
+	    util_now_ms())) {
+	case STORE_OK:
+		break;
+	case STORE_CONFLICT:
+		http_reply_error(rq, 409, "Build changed", "The build finished "
+		    "while being cancelled; send the request again");
+		return;
+	default:
+		http_reply_store_error(rq, "cancelling the build");
+		return;
+	}
+	log_info("api.build_cancelled", "req=%s tenant=%s build=%s", rq->id,
+	    b->tenant, b->id);
+	if (builds_load(rq, b) != 0)
+		return;
+	http_reply_json(rq, 200, json_pack("{s:b, s:s, s:{s:o}}", "success",
+	    1, "message", "Build cancelled; DELETE it again to remove it",
+	    "data", "build", builds_json(b)));
+}
+
+void
+routes_build_delete(struct http_request *rq)
+{
+	struct store_build b;
+
+	if (builds_load(rq, &b) != 0)
+		return;
+	if (builds_running(&b)) {
+		builds_cancel(rq, &b);
+		return;
+	}
+	switch (store_build_delete(rq->srv->store, b.tenant, b.id)) {
+	case STORE_OK:
+		break;
+	case STORE_CONFLICT:
+		http_reply_error(rq, 409, "Build is live", "Build %s is the "
+		    "deployment '%s' serves now; activate another deployment "
+		    "first", b.id, b.tenant);
+		return;
+	case STORE_NOT_FOUND:
+		http_reply_error(rq, 404, "Build not found", "No build '%s'",
+		    b.id);
+		return;
+	default:
+		http_reply_store_error(rq, "deleting the build");
+		return;
+	}
+	builds_delete_blobs(rq, &b);
+	log_info("api.build_deleted", "req=%s tenant=%s build=%s", rq->id,
+	    b.tenant, b.id);
+	http_reply_json(rq, 200, json_pack("{s:b, s:s, s:{s:s}}", "success",
+	    1, "message", "Build deleted", "data", "id", b.id));
+}
+
+void
+routes_build_retry(struct http_request *rq)
+{
+	struct store_job job = { .priority = QUEUE_PRIORITY_DEFAULT,
+	    .max_attempts = QUEUE_ATTEMPTS_DEFAULT };
+	struct store_build b;
+
+	if (builds_load(rq, &b) != 0)
+		return;
+	util_uuid(job.id);
+	switch (store_build_retry(rq->srv->store, b.tenant, b.id,
+	    util_now_ms(), &job)) {
+	case STORE_OK:
+		break;
+	case STORE_CONFLICT:
+		http_reply_error(rq, 409, "Build cannot be retried", "Only a "
+		    "failed or cancelled build can be retried; this one is %s",
+		    b.status);
+		return;
+	default:
+		http_reply_store_error(rq, "queueing the build again");
+		return;
+	}
+	if (rq->srv->queue != NULL)
+		queue_wake(rq->srv->queue);
+	log_info("api.build_retried", "req=%s tenant=%s build=%s job=%s",
+	    rq->id, b.tenant, b.id, job.id);
+	if (builds_load(rq, &b) != 0)
+		return;
+	http_reply_json(rq, 200, json_pack("{s:b, s:s, s:{s:o, s:{s:s, s:i}}}",
+	    "success", 1, "message", "Build queued again", "data",
+	    "build", builds_detail_json(rq, &b), "job", "id", job.id,
+	    "priority", job.priority));
 }

@@ -203,6 +203,38 @@ server_body(struct http_request *rq, const char *data, size_t len)
 	rq->body[rq->body_len] = '\0';
 }
 
+/* Refusals that need no body: unknown route, wrong method. */
+static int
+server_refuse_route(struct http_request *rq)
+{
+	if (rq->routed == ROUTER_NOT_FOUND) {
+		http_reply_error(rq, 404, "Not found",
+		    "No API endpoint at %s; see docs/api.md", rq->path);
+		return -1;
+	}
+	if (rq->routed == ROUTER_BAD_METHOD) {
+		http_reply_error(rq, 405, "Method not allowed",
+		    "%s is not allowed here; allowed: %s", rq->method,
+		    rq->allow);
+		return -1;
+	}
+	return 0;
+}
+
+/* Authentication and authorization as the route asks; 0 to go on. */
+static int
+server_authorize(struct http_request *rq)
+{
+	const struct router_route *route = rq->match.route;
+
+	if ((route->flags & (HTTP_USER | HTTP_TENANT)) && authz_user(rq) != 0)
+		return -1;
+	if ((route->flags & HTTP_TENANT) &&
+	    authz_tenant(rq, http_param(rq, 0), route->roles) != 0)
+		return -1;
+	return 0;
+}
+
 /* Last call: authenticate, authorize, run the handler. */
 static void
 server_dispatch(struct http_request *rq)
@@ -210,27 +242,15 @@ server_dispatch(struct http_request *rq)
 	const struct router_route *route = rq->match.route;
 	http_handler_fn *handler;
 
-	if (rq->routed == ROUTER_NOT_FOUND) {
-		http_reply_error(rq, 404, "Not found",
-		    "No API endpoint at %s; see docs/api.md", rq->path);
+	if (server_refuse_route(rq) != 0)
 		return;
-	}
-	if (rq->routed == ROUTER_BAD_METHOD) {
-		http_reply_error(rq, 405, "Method not allowed",
-		    "%s is not allowed here; allowed: %s", rq->method,
-		    rq->allow);
-		return;
-	}
 	if (rq->body_too_large) {
 		http_reply_error(rq, 413, "Payload too large",
 		    "The request body must be at most %zu bytes",
 		    route->max_body ? route->max_body : HTTP_JSON_BODY_MAX);
 		return;
 	}
-	if ((route->flags & (HTTP_USER | HTTP_TENANT)) && authz_user(rq) != 0)
-		return;
-	if ((route->flags & HTTP_TENANT) &&
-	    authz_tenant(rq, http_param(rq, 0), route->roles) != 0)
+	if (server_authorize(rq) != 0)
 		return;
 
 	handler = (http_handler_fn *)route->handler;
@@ -238,6 +258,51 @@ server_dispatch(struct http_request *rq)
 	if (rq->status == 0)
 		http_reply_error(rq, 500, "Internal error",
 		    "The server could not build a response");
+}
+
+static const struct http_stream_ops *
+server_stream_ops(struct http_request *rq)
+{
+	const struct router_route *route = rq->match.route;
+
+	if (rq->routed != ROUTER_FOUND || !(route->flags & HTTP_STREAM))
+		return NULL;
+	return route->handler;
+}
+
+/*
+ * A streamed route, on the first call: refuse what needs no body,
+ * authorize on the headers, then let the stream begin.
+ */
+static void
+server_stream_begin(struct http_request *rq)
+{
+	const struct http_stream_ops *ops = server_stream_ops(rq);
+
+	if (server_authorize(rq) != 0)
+		return;
+	rq->streaming = true;
+	ops->begin(rq);
+}
+
+static enum MHD_Result
+server_stream_access(struct http_request *rq, const char *upload_data,
+    size_t *upload_data_size)
+{
+	const struct http_stream_ops *ops = server_stream_ops(rq);
+
+	if (*upload_data_size > 0) {
+		if (rq->status == 0)
+			ops->data(rq, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (rq->status == 0)
+		ops->end(rq);
+	if (rq->status == 0)
+		http_reply_error(rq, 500, "Internal error",
+		    "The server could not build a response");
+	return MHD_YES;
 }
 
 static enum MHD_Result
@@ -252,8 +317,12 @@ server_access(void *cls, struct MHD_Connection *conn, const char *url,
 		if (rq == NULL)
 			return MHD_NO;
 		*con_cls = rq;
+		if (server_stream_ops(rq) != NULL)
+			server_stream_begin(rq);
 		return MHD_YES;
 	}
+	if (server_stream_ops(rq) != NULL)
+		return server_stream_access(rq, upload_data, upload_data_size);
 	if (*upload_data_size > 0) {
 		if (rq->status == 0)
 			server_body(rq, upload_data, *upload_data_size);
@@ -290,6 +359,8 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	    rq->tenant.slug[0] ? rq->tenant.slug : "-",
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" :
 	    " aborted=true");
+	if (rq->streaming)
+		server_stream_ops(rq)->cleanup(rq);
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
@@ -338,8 +409,8 @@ server_sockaddr(const char *listen, struct sockaddr_storage *ss,
 }
 
 struct api_server *
-api_start(const struct config *cfg, struct store *st, char *err,
-    size_t errlen)
+api_start(const struct config *cfg, struct store *st, struct blob_store *bs,
+    struct queue *q, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	struct api_server *srv;
@@ -362,6 +433,8 @@ api_start(const struct config *cfg, struct store *st, char *err,
 	}
 	srv->cfg = cfg;
 	srv->store = st;
+	srv->blob = bs;
+	srv->queue = q;
 
 	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL,
 	    server_access, srv,

@@ -1,6 +1,10 @@
 /*
- * cmd_serve: `wharf serve` (and `wharf api`): migrate, start the API,
- * wait for SIGINT or SIGTERM, stop cleanly.
+ * cmd_serve: the long-running roles.  `wharf serve` runs the API and
+ * WHARF_WORKERS build workers in one process; `wharf api` the API
+ * alone; `wharf worker` the workers alone.  Each migrates, starts,
+ * waits for SIGINT or SIGTERM and stops cleanly: the API first (no new
+ * uploads), then the workers (running builds are handed back to the
+ * queue).
  *
  * The signals are blocked before any thread starts, so every thread
  * inherits the mask and only the main thread, in sigwait(), sees them.
@@ -8,15 +12,37 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/api.h"
+#include "blob/blob.h"
+#include "build/build.h"
+#include "build/sandbox.h"
 #include "cli/cli.h"
 #include "core/log.h"
+#include "queue/queue.h"
+
+#define SERVE_API     0x1
+#define SERVE_WORKERS 0x2
 
 static const char serve_usage[] =
-"usage: wharf serve\n"
-"Runs the API on WHARF_LISTEN until SIGINT or SIGTERM.  Configuration\n"
-"comes from the environment; README.md lists every variable.\n";
+"usage: wharf serve | wharf api | wharf worker\n"
+"serve runs the API on WHARF_LISTEN and WHARF_WORKERS build workers;\n"
+"api the API alone; worker the build workers alone.  Each runs until\n"
+"SIGINT or SIGTERM.  Configuration comes from the environment; README.md\n"
+"lists every variable.\n";
+
+/* Everything a role runs, so that stopping undoes starting. */
+struct serve_parts {
+	struct config       cfg;
+	struct store       *store;
+	struct blob_store  *blob;
+	struct build_env    build;
+	struct queue_opts   qopts;
+	char                node[128];
+	struct queue       *queue;
+	struct api_server  *api;
+};
 
 /* "http://host:port" for the address printed to the user. */
 static void
@@ -47,22 +73,99 @@ serve_wait(void)
 	return sig;
 }
 
+static void
+serve_stop(struct serve_parts *p)
+{
+	api_stop(p->api);
+	if (p->queue != NULL)
+		queue_stop(p->queue);
+	if (p->blob != NULL)
+		blob_close(p->blob);
+	if (p->store != NULL)
+		store_close(p->store);
+}
+
+static int
+serve_start_workers(struct serve_parts *p)
+{
+	char host[64];
+
+	if (p->cfg.workers == 0)
+		return 0;
+	if (!p->cfg.sandbox_none && !sandbox_available())
+		log_errorx("serve.no_sandbox", "msg=\"bubblewrap (bwrap) is "
+		    "missing or does not work: builds will fail until it is "
+		    "installed, or WHARF_SANDBOX=none is set\"");
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(p->node, sizeof(p->node), "%s:%ld", host, (long)getpid());
+
+	p->build = (struct build_env){ &p->cfg, p->store, p->blob };
+	queue_opts_default(&p->qopts);
+	p->qopts.workers = p->cfg.workers;
+	p->qopts.lease_ms = p->cfg.job_lease_sec * 1000;
+	p->qopts.node = p->node;
+	p->queue = queue_start(p->store, &p->qopts, build_run, &p->build);
+	if (p->queue == NULL) {
+		cli_error("cannot start the build workers");
+		return -1;
+	}
+	printf("%d build workers running (WHARF_WORKERS)\n", p->cfg.workers);
+	return 0;
+}
+
+static int
+serve_start(struct serve_parts *p, int roles)
+{
+	char err[WHARF_ERRMSG_MAX], path[WHARF_PATH_MAX + 8], url[300];
+
+	if (cli_setup(&p->cfg, &p->store) != CLI_OK)
+		return -1;
+	snprintf(path, sizeof(path), "%s/blobs", p->cfg.data_dir);
+	p->blob = blob_open_local(path, err, sizeof(err));
+	if (p->blob == NULL) {
+		cli_error("%s", err);
+		return -1;
+	}
+	if ((roles & SERVE_WORKERS) && serve_start_workers(p) != 0)
+		return -1;
+	if (!(roles & SERVE_API))
+		return 0;
+
+	p->api = api_start(&p->cfg, p->store, p->blob, p->queue, err,
+	    sizeof(err));
+	if (p->api == NULL) {
+		cli_error("%s", err);
+		return -1;
+	}
+	serve_url(p->cfg.listen, api_port(p->api), url, sizeof(url));
+	log_info("serve.started", "api=%s db=%s secret=%s workers=%d", url,
+	    strncmp(p->cfg.db_url, "postgres", 8) == 0 ? "postgres" :
+	    "sqlite", p->cfg.jwt_secret_generated ? "generated" : "loaded",
+	    p->queue ? p->cfg.workers : 0);
+	printf("api listening on %s\n", url);
+	printf("get a token: wharf token EMAIL, or POST %s/api/auth/login\n",
+	    url);
+	return 0;
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
-	char err[WHARF_ERRMSG_MAX], url[300];
-	struct api_server *api;
-	struct config cfg;
-	struct store *st;
+	struct serve_parts parts = { 0 };
+	int roles, rc = CLI_OK;
 	sigset_t set;
 	int64_t t0;
-	int sig;
 
 	if (cli_wants_help(argc, argv) || argc != 1) {
 		fputs(serve_usage, cli_wants_help(argc, argv) ? stdout :
 		    stderr);
 		return cli_wants_help(argc, argv) ? CLI_OK : CLI_USAGE;
 	}
+	roles = strcmp(argv[0], "api") == 0 ? SERVE_API :
+	    strcmp(argv[0], "worker") == 0 ? SERVE_WORKERS :
+	    SERVE_API | SERVE_WORKERS;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -70,30 +173,17 @@ cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (cli_setup(&cfg, &st) != CLI_OK)
-		return CLI_FAIL;
-	api = api_start(&cfg, st, err, sizeof(err));
-	if (api == NULL) {
-		cli_error("%s", err);
-		store_close(st);
-		return CLI_FAIL;
+	if (serve_start(&parts, roles) != 0) {
+		rc = CLI_FAIL;
+		goto out;
 	}
-
-	serve_url(cfg.listen, api_port(api), url, sizeof(url));
-	log_info("serve.started", "api=%s db=%s secret=%s", url,
-	    strncmp(cfg.db_url, "postgres", 8) == 0 ? "postgres" : "sqlite",
-	    cfg.jwt_secret_generated ? "generated" : "loaded");
-	printf("api listening on %s\n", url);
-	printf("get a token: wharf token EMAIL, or POST %s/api/auth/login\n",
-	    url);
 	fflush(stdout);
-
-	sig = serve_wait();
+	log_info("serve.stopping", "signal=%s", strsignal(serve_wait()));
+out:
 	t0 = util_mono_ns();
-	log_info("serve.stopping", "signal=%s", strsignal(sig));
-	api_stop(api);
-	store_close(st);
-	log_info("serve.stopped", "dur_ms=%.1f",
-	    (double)(util_mono_ns() - t0) / 1e6);
-	return CLI_OK;
+	serve_stop(&parts);
+	if (rc == CLI_OK)
+		log_info("serve.stopped", "dur_ms=%.1f",
+		    (double)(util_mono_ns() - t0) / 1e6);
+	return rc;
 }

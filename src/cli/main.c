@@ -12,8 +12,9 @@ static const char main_usage[] =
 "usage: wharf COMMAND [ARGS]\n"
 "\n"
 "Server roles:\n"
-"  serve                          API on WHARF_LISTEN (all roles, one process)\n"
-"  api                            the API alone (same as serve for now)\n"
+"  serve                          API on WHARF_LISTEN and build workers\n"
+"  api                            the API alone\n"
+"  worker                         build workers alone (WHARF_WORKERS of them)\n"
 "  migrate                        create or upgrade the database schema\n"
 "\n"
 "Administration:\n"
@@ -36,6 +37,7 @@ struct main_cmd {
 static const struct main_cmd main_cmds[] = {
 	{ "serve", cmd_serve },
 	{ "api", cmd_serve },
+	{ "worker", cmd_serve },
 	{ "migrate", cmd_migrate },
 	{ "user", cmd_user },
 	{ "tenant", cmd_tenant },

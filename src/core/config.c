@@ -197,6 +197,86 @@ config_load_int(int *dst, const char *name, int fallback, int lo, int hi,
 	return 0;
 }
 
+static int
+config_load_size(uint64_t *dst, const char *name, const char *fallback,
+    char *err, size_t errlen)
+{
+	const char *v = config_env(name, fallback);
+
+	if (config_parse_size(v, dst) != 0) {
+		snprintf(err, errlen, "%s=%s is not a size (for example "
+		    "100mb, 512kb, 1gb)", name, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_load_duration(int64_t *dst, const char *name, const char *fallback,
+    char *err, size_t errlen)
+{
+	const char *v = config_env(name, fallback);
+
+	if (config_parse_duration(v, dst) != 0) {
+		snprintf(err, errlen, "%s=%s is not a duration (for example "
+		    "3600, 90m, 24h, 7d)", name, v);
+		return -1;
+	}
+	return 0;
+}
+
+/* The queue: workers and leases. */
+static int
+config_load_jobs(struct config *cfg, char *err, size_t errlen)
+{
+	const char *v;
+	int hold = 0;
+
+	if (config_load_int(&cfg->workers, "WHARF_WORKERS", 2, 0, 64, err,
+	    errlen) != 0 ||
+	    config_load_duration(&cfg->job_lease_sec, "WHARF_JOB_LEASE", "30s",
+	    err, errlen) != 0)
+		return -1;
+
+	/* A test hook: hold each job this long before running it. */
+	v = getenv("WHARF_TEST_JOB_HOLD_MS");
+	if (v != NULL && config_load_int(&hold, "WHARF_TEST_JOB_HOLD_MS", 0,
+	    0, 3600000, err, errlen) != 0)
+		return -1;
+	cfg->test_job_hold_ms = hold;
+	return 0;
+}
+
+/* The build pipeline's limits and sandbox. */
+static int
+config_load_build(struct config *cfg, char *err, size_t errlen)
+{
+	const char *v;
+
+	if (config_load_size(&cfg->max_zip_size, "MAX_ZIP_SIZE", "100mb", err,
+	    errlen) != 0 ||
+	    config_load_int(&cfg->max_zip_entries, "WHARF_MAX_ZIP_ENTRIES",
+	    10000, 1, 1000000, err, errlen) != 0 ||
+	    config_load_size(&cfg->max_unzipped_size,
+	    "WHARF_MAX_UNZIPPED_SIZE", "500mb", err, errlen) != 0 ||
+	    config_load_duration(&cfg->install_timeout_sec,
+	    "WHARF_INSTALL_TIMEOUT", "600", err, errlen) != 0 ||
+	    config_load_duration(&cfg->build_timeout_sec,
+	    "WHARF_BUILD_TIMEOUT", "900", err, errlen) != 0 ||
+	    config_load_size(&cfg->build_memory, "WHARF_BUILD_MEMORY", "2gb",
+	    err, errlen) != 0)
+		return -1;
+
+	v = config_env("WHARF_SANDBOX", "bwrap");
+	if (strcmp(v, "bwrap") != 0 && strcmp(v, "none") != 0) {
+		snprintf(err, errlen, "WHARF_SANDBOX=%s must be bwrap or none",
+		    v);
+		return -1;
+	}
+	cfg->sandbox_none = strcmp(v, "none") == 0;
+	return 0;
+}
+
 int
 config_load(struct config *cfg, char *err, size_t errlen)
 {
@@ -268,6 +348,10 @@ config_load(struct config *cfg, char *err, size_t errlen)
 
 	if (config_load_int(&cfg->http_threads, "WHARF_HTTP_THREADS", 4, 1,
 	    256, err, errlen) != 0)
+		return -1;
+
+	if (config_load_jobs(cfg, err, errlen) != 0 ||
+	    config_load_build(cfg, err, errlen) != 0)
 		return -1;
 
 	v = config_env("WHARF_LOG_LEVEL", "info");

@@ -39,8 +39,17 @@ struct config {
 	uint64_t max_upload_size;               /* MAX_UPLOAD_SIZE, bytes */
 	int64_t  token_ttl_sec;                 /* WHARF_TOKEN_TTL */
 	int      http_threads;                  /* WHARF_HTTP_THREADS */
+	int      workers;                       /* WHARF_WORKERS */
+	int64_t  job_lease_sec;                 /* WHARF_JOB_LEASE */
+	uint64_t max_zip_size;                  /* MAX_ZIP_SIZE */
+	int      max_zip_entries;               /* WHARF_MAX_ZIP_ENTRIES */
+	uint64_t max_unzipped_size;             /* WHARF_MAX_UNZIPPED_SIZE */
+	int64_t  install_timeout_sec;           /* WHARF_INSTALL_TIMEOUT */
+	int64_t  build_timeout_sec;             /* WHARF_BUILD_TIMEOUT */
+	uint64_t build_memory;                  /* WHARF_BUILD_MEMORY */
+	bool     sandbox_none;                  /* WHARF_SANDBOX=none */
+	int64_t  test_job_hold_ms;              /* WHARF_TEST_JOB_HOLD_MS */
 	int      log_level;                     /* WHARF_LOG_LEVEL */
-	bool     log_json;                      /* unused for now: key=value */
 };
 
 /*

@@ -310,6 +310,7 @@ queue_worker_claim(struct queue_worker *w)
 	/* Not busy: the heartbeat and queue_stop leave run alone. */
 	run->error[0] = '\0';
 	run->error_step[0] = '\0';
+	snprintf(run->owner, sizeof(run->owner), "%s", w->owner);
 	atomic_store(&run->stop, false);
 	r = store_job_claim(q->st, w->owner, util_now_ms(), q->opts.lease_ms,
 	    &run->job, &run->build);

@@ -366,6 +366,24 @@ store_build_get(struct store *st, const char *tenant, const char *build_id,
 	return st->ops->build_get(st, tenant, build_id, out);
 }
 
+enum store_result
+store_build_env_values(struct store *st, const char *build_id, char **json)
+{
+	assert(st != NULL && build_id != NULL && json != NULL);
+	return st->ops->build_env_values(st, build_id, json);
+}
+
+enum store_result
+store_build_plan(struct store *st, const char *build_id,
+    const char *framework, const char *build_command,
+    const char *output_dir)
+{
+	assert(st != NULL && build_id != NULL && framework != NULL);
+	assert(build_command != NULL && output_dir != NULL);
+	return st->ops->build_plan(st, build_id, framework, build_command,
+	    output_dir);
+}
+
 /* The job queue */
 
 void

@@ -210,6 +210,13 @@ enum store_result store_build_create(struct store *st,
     struct store_job *job);
 enum store_result store_build_get(struct store *st, const char *tenant,
     const char *build_id, struct store_build *out);
+/*
+ * The build's environment variable values: the JSON object text given
+ * to store_build_create, secret.  *json is a new string the caller
+ * wipes and frees, or NULL when the build has none.
+ */
+enum store_result store_build_env_values(struct store *st,
+    const char *build_id, char **json);
 
 /*
  * The job queue.  Jobs live in the database next to their builds; a
@@ -298,6 +305,15 @@ enum store_result store_job_count(struct store *st, const char *state,
     int64_t *count);
 
 /*
+ * Records what the pipeline decided for a building build: framework,
+ * build command ("" for none) and output folder.  STORE_CONFLICT when
+ * the build is not building.
+ */
+enum store_result store_build_plan(struct store *st, const char *build_id,
+    const char *framework, const char *build_command,
+    const char *output_dir);
+
+/*
  * Progress (0-100) of a build that is building.  STORE_CONFLICT when
  * it is in another status, STORE_NOT_FOUND when absent, STORE_ERROR
  * for a progress out of range.
@@ -307,8 +323,8 @@ enum store_result store_build_progress(struct store *st,
 
 /*
  * Sets a building build's final status ("success" or "failed"),
- * error and error_step ("" or NULL for none) and finished_at.
- * STORE_CONFLICT when it is not building, STORE_NOT_FOUND when absent,
+ * error and error_step ("" or NULL for none) and finished_at; a
+ * success also sets progress 100.  STORE_CONFLICT when it is not building, STORE_NOT_FOUND when absent,
  * STORE_ERROR for another status.
  */
 enum store_result store_build_finish(struct store *st, const char *build_id,

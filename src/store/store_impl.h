@@ -73,6 +73,12 @@ struct store_ops {
 	    const struct store_job *job);
 	enum store_result (*build_get)(struct store *st, const char *tenant,
 	    const char *build_id, struct store_build *out);
+	/* *json is a new string, or NULL when the build has none. */
+	enum store_result (*build_env_values)(struct store *st,
+	    const char *build_id, char **json);
+	enum store_result (*build_plan)(struct store *st,
+	    const char *build_id, const char *framework,
+	    const char *build_command, const char *output_dir);
 
 	/*
 	 * The job queue, as in store.h, each one transaction.  The front

@@ -57,11 +57,13 @@ enum store_sqlite_query {
 	STORE_SQLITE_BUILD_BY_ID,
 	STORE_SQLITE_BUILD_EXISTS,
 	STORE_SQLITE_BUILD_EXISTS_IN,
+	STORE_SQLITE_BUILD_ENV,
 	STORE_SQLITE_BUILD_START,
 	STORE_SQLITE_BUILD_REQUEUE,
 	STORE_SQLITE_BUILD_FAIL,
 	STORE_SQLITE_BUILD_PROGRESS,
 	STORE_SQLITE_BUILD_FINISH,
+	STORE_SQLITE_BUILD_PLAN,
 	STORE_SQLITE_BUILD_CANCEL,
 	STORE_SQLITE_BUILD_SERVED,
 	STORE_SQLITE_BUILD_DELETE,
@@ -149,6 +151,8 @@ static const char *const store_sqlite_sql[STORE_SQLITE_NQUERIES] = {
 	[STORE_SQLITE_BUILD_GET] =
 	    "SELECT " STORE_SQLITE_BUILD_COLS
 	    " FROM builds WHERE tenant = ?1 AND id = ?2",
+	[STORE_SQLITE_BUILD_ENV] =
+	    "SELECT env_values FROM builds WHERE id = ?1",
 	[STORE_SQLITE_BUILD_CURSOR] =
 	    "SELECT uploaded_at FROM builds WHERE tenant = ?1 AND id = ?2",
 	/* Row values keep the cursor a range seek on the index. */
@@ -187,7 +191,12 @@ static const char *const store_sqlite_sql[STORE_SQLITE_NQUERIES] = {
 	    " WHERE id = ?2 AND status = 'building'",
 	[STORE_SQLITE_BUILD_FINISH] =
 	    "UPDATE builds SET status = ?1, error = ?2, error_step = ?3,"
-	    " finished_at = ?4 WHERE id = ?5 AND status = 'building'",
+	    " finished_at = ?4,"
+	    " progress = CASE WHEN ?1 = 'success' THEN 100 ELSE progress END"
+	    " WHERE id = ?5 AND status = 'building'",
+	[STORE_SQLITE_BUILD_PLAN] =
+	    "UPDATE builds SET framework = ?1, build_command = ?2,"
+	    " output_dir = ?3 WHERE id = ?4 AND status = 'building'",
 	[STORE_SQLITE_BUILD_CANCEL] =
 	    "UPDATE builds SET status = 'cancelled', finished_at = ?1"
 	    " WHERE tenant = ?2 AND id = ?3"
@@ -986,6 +995,35 @@ store_sqlite_build_get(struct store *st, const char *tenant,
 	return r;
 }
 
+static enum store_result
+store_sqlite_build_env_values(struct store *st, const char *build_id,
+    char **json)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r = STORE_OK;
+	const unsigned char *text;
+	int rc;
+
+	*json = NULL;
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_BUILD_ENV, &call);
+	store_sqlite_bind_text(&call, build_id);
+	rc = store_sqlite_step(&call);
+	if (rc == SQLITE_ROW) {
+		text = sqlite3_column_text(call.stmt, 0);
+		if (text != NULL && (*json = strdup((const char *)text)) ==
+		    NULL)
+			r = STORE_ERROR;
+	} else if (rc == SQLITE_DONE)
+		r = STORE_NOT_FOUND;
+	else
+		r = store_sqlite_result(sq, "build_env_values", rc);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
 /*
  * Reads up to max rows of the list query into out, then one more row
  * to learn whether further builds follow.
@@ -1613,6 +1651,28 @@ store_sqlite_build_progress(struct store *st, const char *build_id,
 }
 
 static enum store_result
+store_sqlite_build_plan(struct store *st, const char *build_id,
+    const char *framework, const char *build_command,
+    const char *output_dir)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	r = store_sqlite_begin(sq, "build_plan");
+	if (r == STORE_OK) {
+		store_sqlite_prepare(sq, STORE_SQLITE_BUILD_PLAN, &call);
+		store_sqlite_bind_text(&call, framework);
+		store_sqlite_bind_text(&call, build_command);
+		store_sqlite_bind_text(&call, output_dir);
+		store_sqlite_bind_text(&call, build_id);
+		r = store_sqlite_build_update(sq, "build_plan", &call,
+		    NULL, build_id);
+	}
+	return store_sqlite_end(sq, "build_plan", r);
+}
+
+static enum store_result
 store_sqlite_build_finish(struct store *st, const char *build_id,
     const char *status, const char *error, const char *error_step,
     int64_t now)
@@ -1734,6 +1794,8 @@ static const struct store_ops store_sqlite_ops = {
 	.build_list = store_sqlite_build_list,
 	.build_create = store_sqlite_build_create,
 	.build_get = store_sqlite_build_get,
+	.build_env_values = store_sqlite_build_env_values,
+	.build_plan = store_sqlite_build_plan,
 	.job_claim = store_sqlite_job_claim,
 	.job_heartbeat = store_sqlite_job_heartbeat,
 	.job_complete = store_sqlite_job_complete,

@@ -4,9 +4,18 @@
 JWT_SECRET = wharf_harness.TEST_SECRET and ephemeral loopback ports.
 Stopped with SIGTERM at the end of the module; it must exit 0.
 
+`server_env`: extra environment of the module's server; {} here, a
+module overrides this fixture to configure its server (for example
+WHARF_WORKERS=0).
+
 `wenv`: a fresh data dir and environment for one test, without a
 server; `wenv.cli(...)` runs commands, `wenv.serve()` starts a server
-that is stopped (and must exit 0) when the test ends.
+and `wenv.start("worker"|"api"|"serve", env)` any role; each is stopped
+(and must exit 0) when the test ends, unless the test killed it.
+
+`spawn(data_dir, env, command)`: starts another wharf process (a
+`wharf worker` on the module server's data dir, say) that is stopped,
+and must exit 0, when the test ends unless the test killed it.
 
 When a test fails, the logs of the servers alive at that moment are
 attached to its report.
@@ -35,16 +44,23 @@ def _require_binary():
 def _stop_checked(srv):
     rc = srv.stop()
     assert rc == 0, (
-        "wharf serve did not exit 0 within %d s of SIGTERM (exit code "
-        "%r)\n--- server log ---\n%s" % (wh.STOP_TIMEOUT, rc,
+        "wharf %s did not exit 0 within %d s of SIGTERM (exit code "
+        "%r)\n--- server log ---\n%s" % (srv.command, wh.STOP_TIMEOUT, rc,
                                          srv.log()[-LOG_TAIL_CHARS:]))
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server_env():
+    return {}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, server_env):
     _require_binary()
     data_dir = tmp_path_factory.mktemp("wharf") / "data"
-    srv = wh.start_server(data_dir, wh.base_env(data_dir))
+    env = wh.base_env(data_dir)
+    env.update(server_env)
+    srv = wh.start_server(data_dir, env)
     try:
         yield srv
     finally:
@@ -75,9 +91,14 @@ class WharfEnv:
         return wh.run_cli(e, *args, input=input)
 
     def serve(self, env=None):
+        return self.start("serve", env)
+
+    def start(self, command, env=None):
+        """Starts `wharf COMMAND` (serve, api, worker) on this data dir;
+        env entries are added to the base environment."""
         e = dict(self.env)
         e.update(env or {})
-        srv = wh.WharfServer(self.data_dir, e)
+        srv = wh.WharfServer(self.data_dir, e, command)
         self.servers.append(srv)
         return srv.start()
 
@@ -94,6 +115,26 @@ def wenv(tmp_path):
                 _stop_checked(srv)
 
 
+@pytest.fixture
+def spawn():
+    """spawn(data_dir, env, command="worker"): another wharf process,
+    stopped (exit 0 required) at the end of the test unless killed."""
+    _require_binary()
+    procs = []
+
+    def start(data_dir, env, command="worker"):
+        srv = wh.WharfServer(data_dir, env, command)
+        procs.append(srv)
+        return srv.start()
+
+    try:
+        yield start
+    finally:
+        for srv in procs:
+            if srv.alive():
+                _stop_checked(srv)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -104,5 +145,6 @@ def pytest_runtest_makereport(item, call):
         log = srv.log()
         if len(log) > LOG_TAIL_CHARS:
             log = "...\n" + log[-LOG_TAIL_CHARS:]
-        rep.sections.append(("wharf server log (%s, %s)"
-                             % (srv.base_url, srv.log_path), log))
+        rep.sections.append(("wharf %s log (%s, %s)"
+                             % (srv.command, srv.base_url, srv.log_path),
+                             log))

@@ -8,16 +8,21 @@ Prometheus text format.  Only the standard library and requests.
 import base64
 import hashlib
 import hmac
+import io
 import json
 import os
 import queue
 import re
+import select
 import signal
+import socket
 import subprocess
 import threading
 import time
 import uuid
+import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -34,6 +39,8 @@ WHARF_VARS_PREFIX = "WHARF_"
 WHARF_PLAIN_VARS = ("JWT_SECRET", "MAX_UPLOAD_SIZE", "MAX_ZIP_SIZE")
 
 LISTEN_RE = re.compile(r"api listening on http://127\.0\.0\.1:(\d+)")
+# What `wharf worker` prints once its workers run.
+WORKERS_RE = re.compile(r"build workers running")
 START_TIMEOUT = 15
 STOP_TIMEOUT = 10
 CLI_TIMEOUT = 60
@@ -89,13 +96,25 @@ class WharfServer:
 
     base_url, data_dir, env; cli(*args, input=None) runs the binary with
     the same environment; request(method, path, ...) speaks HTTP to it.
+
+    command picks the role: "serve" (the default), "api" or "worker".
+    A worker has no base_url; it is ready once it prints that its build
+    workers run.
     """
 
-    def __init__(self, data_dir, env):
+    _count = 0
+
+    def __init__(self, data_dir, env, command="serve"):
         self.data_dir = Path(data_dir)
         self.env = dict(env)
-        self.log_path = self.data_dir.parent / (
-            self.data_dir.name + "-server.log")
+        self.command = command
+        if command == "serve":
+            name = self.data_dir.name + "-server.log"
+        else:
+            WharfServer._count += 1
+            name = "%s-%s-%d.log" % (self.data_dir.name, command,
+                                     WharfServer._count)
+        self.log_path = self.data_dir.parent / name
         self.proc = None
         self.base_url = None
         self.stdout_lines = []
@@ -108,31 +127,36 @@ class WharfServer:
     def start(self):
         self._log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [WHARF_BIN, "serve"], env=self.env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=self._log_file)
+            [WHARF_BIN, self.command], env=self.env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=self._log_file)
         self._reader = threading.Thread(target=self._read_stdout,
                                         daemon=True)
         self._reader.start()
         LIVE_SERVERS.append(self)
 
+        ready = WORKERS_RE if self.command == "worker" else LISTEN_RE
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                self._abort("no 'api listening on' line within %d s"
-                            % START_TIMEOUT)
+                self._abort("no %r line within %d s"
+                            % (ready.pattern, START_TIMEOUT))
             try:
                 line = self._lines.get(timeout=min(left, 0.5))
             except queue.Empty:
                 if self.proc.poll() is not None and self._lines.empty():
-                    self._abort("wharf serve exited with code %s before "
-                                "listening" % self.proc.returncode)
+                    self._abort("wharf %s exited with code %s before "
+                                "it was ready" % (self.command,
+                                                  self.proc.returncode))
                 continue
             if line is None:
-                self._abort("wharf serve closed stdout before listening")
-            m = LISTEN_RE.search(line)
+                self._abort("wharf %s closed stdout before it was ready"
+                            % self.command)
+            m = ready.search(line)
             if m:
-                self.base_url = "http://127.0.0.1:%s" % m.group(1)
+                if ready is LISTEN_RE:
+                    self.base_url = "http://127.0.0.1:%s" % m.group(1)
                 return self
 
     def _read_stdout(self):
@@ -165,6 +189,20 @@ class WharfServer:
                 rc = None
         self._close()
         return rc
+
+    def kill(self):
+        """SIGKILL, as a crash: no chance to clean up.  Returns the
+        exit status (negative signal number)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        rc = self.proc.wait(timeout=STOP_TIMEOUT)
+        self._close()
+        return rc
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
 
     def _close(self):
         if self._reader is not None:
@@ -204,8 +242,8 @@ class WharfServer:
         return self.request("POST", path, **kw)
 
 
-def start_server(data_dir, env):
-    return WharfServer(data_dir, env).start()
+def start_server(data_dir, env, command="serve"):
+    return WharfServer(data_dir, env, command).start()
 
 
 # -- bootstrap through the CLI ----------------------------------------
@@ -428,3 +466,342 @@ def sample_value(samples, name, **labels):
     assert len(found) <= 1, "several samples of %s %r: %r" % (
         name, labels, found)
     return found[0][2] if found else 0.0
+
+
+# -- ZIP archives ---------------------------------------------------------
+
+
+def make_zip(files, compression=zipfile.ZIP_DEFLATED):
+    """A ZIP archive, in memory, of {name: bytes or str}; a name ending
+    in "/" is a folder entry."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, content in files.items():
+            if name.endswith("/"):
+                zf.writestr(zipfile.ZipInfo(name), b"")
+                continue
+            if isinstance(content, str):
+                content = content.encode()
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+def static_site_files(marker=None, root="site/public/"):
+    """A plain HTML site (no package.json) in a nested folder."""
+    marker = marker or uuid.uuid4().hex
+    return {
+        root + "index.html": "<!doctype html><html><head>"
+                             "<link rel=stylesheet href=style.css>"
+                             "<title>%s</title></head><body><h1>%s</h1>"
+                             "</body></html>\n" % (marker, marker),
+        root + "style.css": "body { font-family: sans-serif; }\n",
+        root + "about/index.html": "<p>about %s</p>\n" % marker,
+    }
+
+
+def static_site_zip(marker=None):
+    return make_zip(static_site_files(marker))
+
+
+def failing_build_zip(code=3):
+    """A node project without dependencies whose build exits with code."""
+    package = {
+        "name": "failing-site",
+        "version": "1.0.0",
+        "private": True,
+        "scripts": {"build": "node -e 'process.exit(%d)'" % code},
+    }
+    return make_zip({"package.json": json.dumps(package, indent=2) + "\n",
+                     "index.html": "<p>never published</p>\n"})
+
+
+def random_bytes_zip(size, name="blob.bin"):
+    """A ZIP of about size bytes that does not compress (stored)."""
+    return make_zip({name: os.urandom(size)}, zipfile.ZIP_STORED)
+
+
+# -- multipart/form-data --------------------------------------------------
+
+
+def text_part(name, value):
+    """A text field of a multipart form."""
+    if isinstance(value, str):
+        value = value.encode()
+    return {"name": name, "data": value}
+
+
+def file_part(name, filename, data, content_type="application/zip"):
+    """A file field of a multipart form (content_type None: no header)."""
+    return {"name": name, "filename": filename, "data": data,
+            "content_type": content_type}
+
+
+def multipart_head(part, boundary):
+    """The boundary line and headers that open one part."""
+    disp = 'form-data; name="%s"' % part["name"]
+    if "filename" in part:
+        disp += '; filename="%s"' % part["filename"]
+    head = "--%s\r\nContent-Disposition: %s\r\n" % (boundary, disp)
+    if part.get("content_type"):
+        head += "Content-Type: %s\r\n" % part["content_type"]
+    return (head + "\r\n").encode()
+
+
+def encode_multipart(parts, boundary=None):
+    """(body bytes, Content-Type header) of a multipart/form-data form
+    made of text_part() and file_part() items, in that order."""
+    boundary = boundary or "wharf-e2e-" + uuid.uuid4().hex
+    out = io.BytesIO()
+    for part in parts:
+        out.write(multipart_head(part, boundary))
+        out.write(part["data"])
+        out.write(b"\r\n")
+    out.write(("--%s--\r\n" % boundary).encode())
+    return out.getvalue(), "multipart/form-data; boundary=" + boundary
+
+
+def upload_parts(zip_bytes, filename="site.zip",
+                 content_type="application/zip", build_config=None):
+    """The usual form: the ZIP in `file`, and buildConfig if given (a
+    dict is sent as JSON, a str as it is)."""
+    parts = [file_part("file", filename, zip_bytes, content_type)]
+    if build_config is not None:
+        if not isinstance(build_config, str):
+            build_config = json.dumps(build_config)
+        parts.append(text_part("buildConfig", build_config))
+    return parts
+
+
+def auth(token):
+    return {"Authorization": "Bearer " + token} if token else {}
+
+
+def upload(server, tenant, token, zip_bytes=None, filename="site.zip",
+           content_type="application/zip", build_config=None, parts=None):
+    """POST /api/builds/<tenant> with a multipart form: parts if given,
+    else upload_parts(...)."""
+    if parts is None:
+        parts = upload_parts(zip_bytes, filename, content_type,
+                             build_config)
+    body, ctype = encode_multipart(parts)
+    headers = auth(token)
+    headers["Content-Type"] = ctype
+    return server.post("/api/builds/%s" % tenant, data=body,
+                       headers=headers, timeout=60)
+
+
+def upload_ok(server, member, zip_bytes=None, **kw):
+    """Uploads (a fresh static site unless zip_bytes is given) as member
+    and asserts the 200; returns data: {build, upload, job}."""
+    if zip_bytes is None:
+        zip_bytes = static_site_zip()
+    resp = upload(server, member.tenant, member.token, zip_bytes, **kw)
+    body = assert_json(resp, 200)
+    assert body.get("success") is True, show(resp)
+    assert isinstance(body.get("data"), dict), show(resp)
+    return body["data"]
+
+
+# -- builds ---------------------------------------------------------------
+
+
+def build_path(tenant, build_id=None, suffix=""):
+    p = "/api/builds/%s/builds" % tenant
+    if build_id is not None:
+        p += "/" + build_id
+    return p + suffix
+
+
+def get_build(server, member, build_id, tenant=None):
+    """The detail answer's build; asserts 200."""
+    resp = server.get(build_path(tenant or member.tenant, build_id),
+                      headers=member.bearer())
+    body = assert_json(resp, 200)
+    assert body.get("success") is True, show(resp)
+    build = body.get("data", {}).get("build")
+    assert isinstance(build, dict), show(resp)
+    assert build.get("id") == build_id, show(resp)
+    return build
+
+
+def list_builds(server, member, tenant=None, **query):
+    """data of GET .../builds with query; asserts 200."""
+    resp = server.get(build_path(tenant or member.tenant),
+                      headers=member.bearer(), params=query)
+    body = assert_json(resp, 200)
+    assert body.get("success") is True, show(resp)
+    return body["data"]
+
+
+def all_build_ids(server, member, tenant=None):
+    """Ids of every build of the tenant, newest first (all pages)."""
+    ids, cursor = [], None
+    for _ in range(1000):
+        q = {"limit": 100}
+        if cursor:
+            q["cursor"] = cursor
+        data = list_builds(server, member, tenant, **q)
+        ids += [b["id"] for b in data["builds"]]
+        cursor = data["nextCursor"]
+        if not cursor:
+            return ids
+    raise AssertionError("paging never ends")
+
+
+def get_logs(server, member, build_id):
+    """(response, text) of GET .../logs; asserts 200 and text/plain."""
+    resp = server.get(build_path(member.tenant, build_id, "/logs"),
+                      headers=member.bearer())
+    assert resp.status_code == 200, show(resp)
+    ctype = resp.headers.get("Content-Type", "")
+    assert ctype.split(";")[0].strip().lower() == "text/plain", show(resp)
+    return resp, resp.text
+
+
+FINISHED = ("success", "failed", "cancelled")
+
+
+def wait_build(server, member, build_id, statuses, timeout=60,
+               seen=None):
+    """Polls the build until its status is one of statuses; returns it.
+    seen, a list, collects every status observed on the way."""
+    if isinstance(statuses, str):
+        statuses = (statuses,)
+    deadline = time.monotonic() + timeout
+    history = []
+    while True:
+        build = get_build(server, member, build_id)
+        if not history or history[-1] != build["status"]:
+            history.append(build["status"])
+            if seen is not None:
+                seen.append(build["status"])
+        if build["status"] in statuses:
+            return build
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                "build %s not %s within %d s; statuses seen %r; last: %s"
+                % (build_id, "/".join(statuses), timeout, history,
+                   json.dumps(build, indent=1)))
+        time.sleep(0.1)
+
+
+# -- the blob folder ---------------------------------------------------------
+
+
+def blob_path(data_dir, key):
+    return Path(data_dir) / "blobs" / key
+
+
+def files_under(data_dir, prefix):
+    """Regular files under <data>/blobs/<prefix>, relative, sorted."""
+    root = Path(data_dir) / "blobs" / prefix
+    if not root.exists():
+        return []
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.is_file() or p.is_symlink())
+
+
+def tmp_files(data_dir):
+    """Whatever is in <data>/blobs/.tmp/ (in-flight writes)."""
+    root = Path(data_dir) / "blobs" / ".tmp"
+    if not root.exists():
+        return []
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def wait_tmp_empty(data_dir, timeout=10):
+    """Polls <data>/blobs/.tmp/ until it is empty (a refused upload's
+    temp file may go just after the answer); returns what is left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = tmp_files(data_dir)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+# -- raw HTTP, for bodies the server must refuse before reading them ------
+
+
+class RawAnswer:
+    """What a raw request got: status (None if no status line came),
+    head (the response bytes), sent (body bytes the server accepted),
+    closed (the server closed or reset the connection), error (the
+    socket error met, if any)."""
+
+    def __init__(self):
+        self.status = None
+        self.head = b""
+        self.sent = 0
+        self.closed = False
+        self.error = None
+
+    def __repr__(self):
+        return ("RawAnswer(status=%r, sent=%d, closed=%r, error=%r, "
+                "head=%r)" % (self.status, self.sent, self.closed,
+                              self.error, self.head[:600]))
+
+
+def raw_request(base_url, head, body_chunks, timeout=60):
+    """Sends the request head, then the body chunks as fast as the
+    server takes them, reading the answer the moment it comes (so that
+    an early answer is seen even if the server then closes).  Stops
+    sending once an answer arrived.  Returns a RawAnswer."""
+    u = urlsplit(base_url)
+    ans = RawAnswer()
+    sock = socket.create_connection((u.hostname, u.port), timeout=timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        sock.sendall(head)
+        sock.setblocking(False)
+        chunks = iter(body_chunks)
+        pending = b""
+        body_done = False
+        while time.monotonic() < deadline:
+            if not pending and not body_done and not ans.head:
+                try:
+                    pending = next(chunks)
+                except StopIteration:
+                    body_done = True
+            want_write = bool(pending) and not ans.head and not ans.closed
+            r, w, _ = select.select([sock], [sock] if want_write else [],
+                                    [], 0.5)
+            if r:
+                try:
+                    data = sock.recv(65536)
+                except (ConnectionResetError, BrokenPipeError) as e:
+                    ans.error = e
+                    ans.closed = True
+                    break
+                except BlockingIOError:
+                    data = None
+                if data == b"":
+                    ans.closed = True
+                    break
+                if data:
+                    ans.head += data
+                    if b"\r\n\r\n" in ans.head:
+                        break
+            if w and pending:
+                try:
+                    n = sock.send(pending)
+                except BlockingIOError:
+                    n = 0
+                except (ConnectionResetError, BrokenPipeError) as e:
+                    ans.error = e
+                    ans.closed = True
+                    # What the server said before closing may be there.
+                    try:
+                        data = sock.recv(65536)
+                        ans.head += data or b""
+                    except OSError:
+                        pass
+                    break
+                ans.sent += n
+                pending = pending[n:]
+    finally:
+        sock.close()
+    m = re.match(rb"HTTP/1\.[01] (\d{3}) ", ans.head)
+    if m:
+        ans.status = int(m.group(1))
+    return ans
