@@ -247,6 +247,19 @@ blob_get_fd(struct blob_store *bs, const char *key, int fd)
 }
 
 int
+blob_open_fd(struct blob_store *bs, const char *key, int *fd,
+    uint64_t *size)
+{
+	assert(bs != NULL && fd != NULL && size != NULL);
+	*fd = -1;
+	if (!blob_key_valid(key))
+		return -EINVAL;
+	if (bs->ops->open_fd == NULL)
+		return -ENOTSUP;
+	return bs->ops->open_fd(bs, key, fd, size);
+}
+
+int
 blob_get_stream(struct blob_store *bs, const char *key,
     int (*fn)(void *ctx, const void *buf, size_t len), void *ctx)
 {

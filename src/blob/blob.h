@@ -120,6 +120,14 @@ int blob_get(struct blob_store *bs, const char *key, size_t max, char **buf,
 
 int blob_stat(struct blob_store *bs, const char *key, struct blob_stat *st);
 
+/*
+ * Opens the object for reading: *fd is a descriptor the caller closes,
+ * *size its length.  -ENOTSUP on a backend without files (S3): read it
+ * with blob_get or blob_get_stream instead.
+ */
+int blob_open_fd(struct blob_store *bs, const char *key, int *fd,
+    uint64_t *size);
+
 /* Removes the object; -ENOENT if it was not there. */
 int blob_delete(struct blob_store *bs, const char *key);
 /*

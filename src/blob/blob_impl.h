@@ -42,6 +42,9 @@ struct blob_ops {
 	    int (*fn)(void *ctx, const void *buf, size_t len), void *ctx);
 	int (*stat)(struct blob_store *bs, const char *key,
 	    struct blob_stat *st);
+	/* NULL when the backend has no files to lend. */
+	int (*open_fd)(struct blob_store *bs, const char *key, int *fd,
+	    uint64_t *size);
 
 	int (*remove)(struct blob_store *bs, const char *key);
 	/* prefix is not empty; *removed is never NULL, preset to 0. */

@@ -533,6 +533,24 @@ blob_local_get_fd(struct blob_store *bs, const char *key, int out)
 }
 
 static int
+blob_local_open_fd(struct blob_store *bs, const char *key, int *fd,
+    uint64_t *size)
+{
+	struct stat st;
+	int rc, flags;
+
+	rc = blob_local_open_object((struct blob_local *)bs, key, fd, &st);
+	if (rc != 0)
+		return rc;
+	/* Opened non-blocking against FIFOs; a regular file reads alike. */
+	flags = fcntl(*fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK);
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int
 blob_local_stat(struct blob_store *bs, const char *key,
     struct blob_stat *out)
 {
@@ -928,6 +946,7 @@ static const struct blob_ops blob_local_ops = {
 	.writer_commit = blob_local_writer_commit,
 	.writer_abort = blob_local_writer_abort,
 	.get_fd = blob_local_get_fd,
+	.open_fd = blob_local_open_fd,
 	.get_stream = blob_local_get_stream,
 	.stat = blob_local_stat,
 	.remove = blob_local_remove,

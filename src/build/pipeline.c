@@ -593,6 +593,10 @@ build_sandboxed(struct build_ctx *c, const char *const *argv, bool network,
 
 	switch (res.status) {
 	case SANDBOX_EXITED:
+		if (res.memory_exceeded)
+			return build_fail(c, BUILD_STEP_FAIL, "%s went over the "
+			    "memory limit (WHARF_BUILD_MEMORY) and was stopped%s%s",
+			    what, tail[0] ? ": " : "", tail);
 		if (res.exit_code == 0) {
 			build_log(c, "%s finished in %.1f s", what,
 			    (double)res.duration_ms / 1000.0);
@@ -602,9 +606,7 @@ build_sandboxed(struct build_ctx *c, const char *const *argv, bool network,
 		    what, res.exit_code, tail[0] ? ": " : "", tail);
 	case SANDBOX_SIGNALED:
 		return build_fail(c, BUILD_STEP_FAIL, "%s was killed by signal "
-		    "%d%s%s%s", what, res.signal, res.memory_capped ?
-		    " (over the memory limit?)" : "", tail[0] ? ": " : "",
-		    tail);
+		    "%d%s%s", what, res.signal, tail[0] ? ": " : "", tail);
 	case SANDBOX_TIMEOUT:
 		return build_fail(c, BUILD_STEP_FAIL, "%s took longer than %"
 		    PRId64 " s and was stopped", what, timeout_sec);

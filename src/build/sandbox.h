@@ -31,8 +31,8 @@
  * allowed running unsandboxed (WHARF_SANDBOX=none).
  *
  * Threads: sandbox_run may run in several threads at once, one command
- * each.  The process must not ignore SIGCHLD (the command's exit
- * status is collected with waitpid()).
+ * each.  The process must not ignore SIGCHLD nor reap children it did
+ * not start (waitpid(-1)): the exit status is collected by pid.
  */
 #ifndef WHARF_SANDBOX_H
 #define WHARF_SANDBOX_H
