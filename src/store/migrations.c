@@ -9,7 +9,8 @@
  * The SQL is shared by every backend, so it keeps to what SQLite and
  * PostgreSQL both accept: TEXT, INTEGER (0/1 for booleans), BIGINT
  * (times in milliseconds since the epoch, 0 meaning "not set"),
- * CHECK, REFERENCES and plain indexes.
+ * CHECK, REFERENCES, plain indexes and partial unique indexes
+ * (CREATE UNIQUE INDEX ... WHERE).
  */
 #include <assert.h>
 #include <stdbool.h>
@@ -35,6 +36,14 @@ const char store_migrations_table[] =
  * A build may get several jobs over its life (a retry queues a new
  * one), hence no unique key on jobs.build_id.  jobs_claim serves the
  * claim order, jobs_finished the pruning of ended jobs (newest kept).
+ *
+ * tenants.pointer_seq is the tenant's place in the global order of
+ * pointer flips (0: never flipped); edges ask for the tenants past the
+ * last value they saw, hence its index.  Two partial unique indexes
+ * hold the deployments' invariants whatever the backend's locking: a
+ * build has at most one deployment that is not failed, and a tenant
+ * at most one active deployment.  deployments_recent serves skew
+ * protection (the deployments that stopped being current lately).
  */
 static const char store_migration_1[] =
 	"CREATE TABLE users ("
@@ -49,7 +58,9 @@ static const char store_migration_1[] =
 	"  CHECK (length(slug) BETWEEN 1 AND 63),"
 	" name TEXT NOT NULL,"
 	" current_deployment TEXT NULL,"
+	" pointer_seq BIGINT NOT NULL DEFAULT 0,"
 	" created_at BIGINT NOT NULL);"
+	"CREATE INDEX tenants_pointer_seq ON tenants (pointer_seq);"
 
 	"CREATE TABLE memberships ("
 	" tenant TEXT NOT NULL REFERENCES tenants (slug),"
@@ -118,13 +129,20 @@ static const char store_migration_1[] =
 	" bytes BIGINT NOT NULL DEFAULT 0,"
 	" manifest_key TEXT NOT NULL DEFAULT '',"
 	" created_at BIGINT NOT NULL,"
-	" activated_at BIGINT NOT NULL DEFAULT 0);"
+	" activated_at BIGINT NOT NULL DEFAULT 0,"
+	" deactivated_at BIGINT NOT NULL DEFAULT 0);"
 	"CREATE INDEX deployments_tenant_created"
 	" ON deployments (tenant, created_at DESC, id DESC);"
 	"CREATE INDEX deployments_build ON deployments (build_id);"
+	"CREATE UNIQUE INDEX deployments_build_live ON deployments (build_id)"
+	" WHERE status <> 'failed';"
+	"CREATE UNIQUE INDEX deployments_tenant_active ON deployments (tenant)"
+	" WHERE status = 'active';"
+	"CREATE INDEX deployments_recent"
+	" ON deployments (tenant, deactivated_at DESC, id DESC);"
 
 	"CREATE TABLE domains ("
-	" hostname TEXT PRIMARY KEY,"
+	" hostname TEXT PRIMARY KEY CHECK (hostname = lower(hostname)),"
 	" tenant TEXT NOT NULL REFERENCES tenants (slug),"
 	" created_at BIGINT NOT NULL);"
 	"CREATE INDEX domains_tenant ON domains (tenant);";

@@ -14,6 +14,10 @@
 #include "store/store.h"
 #include "store/store_impl.h"
 
+/* A DNS name: labels of at most 63 characters, 253 in all. */
+#define STORE_LABEL_MAX         63
+#define STORE_HOST_LEN_MAX      253
+
 static _Thread_local char store_last_error[WHARF_ERRMSG_MAX];
 
 static const char *const store_roles[] = { "owner", "admin", "member" };
@@ -546,4 +550,291 @@ store_build_retry(struct store *st, const char *tenant,
 	if (store_job_prepare(job, build_id, now) != 0)
 		return STORE_NOT_FOUND;         /* no build has such an id */
 	return st->ops->build_retry(st, tenant, build_id, job);
+}
+
+/* Deployments */
+
+/* A DNS label: 1 to 63 of [a-z0-9-], not starting or ending with '-'. */
+static bool
+store_valid_label(const char *label, size_t len)
+{
+	if (len == 0 || len > STORE_LABEL_MAX || label[0] == '-' ||
+	    label[len - 1] == '-')
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!(label[i] >= 'a' && label[i] <= 'z') &&
+		    !(label[i] >= '0' && label[i] <= '9') && label[i] != '-')
+			return false;
+	return true;
+}
+
+/* A tenant's slug is a DNS label; anything else names no tenant. */
+static bool
+store_valid_slug(const char *slug)
+{
+	return store_valid_label(slug, strnlen(slug, WHARF_SLUG_MAX + 1));
+}
+
+/* An id that could be stored: 1 to WHARF_ID_LEN bytes. */
+static bool
+store_valid_id(const char *id)
+{
+	size_t len = strnlen(id, WHARF_ID_LEN + 1);
+
+	return len > 0 && len <= WHARF_ID_LEN;
+}
+
+enum store_result
+store_deployment_create(struct store *st, const struct store_deployment *d)
+{
+	struct store_deployment row;
+
+	assert(st != NULL && d != NULL);
+	if (!store_valid_id(d->id))
+		return store_error("deployment_create", "a deployment needs "
+		    "an id of 1 to %d bytes", WHARF_ID_LEN);
+	if (!store_valid_slug(d->tenant) || !store_valid_id(d->build_id))
+		return STORE_NOT_FOUND;
+	if (d->file_count < 0 || d->bytes < 0)
+		return store_error("deployment_create", "negative file count "
+		    "or size");
+	if (strnlen(d->manifest_key, sizeof(d->manifest_key)) ==
+	    sizeof(d->manifest_key))
+		return store_error("deployment_create", "manifest key not "
+		    "terminated");
+
+	/* Only the caller's fields; the flip sets the rest. */
+	row = *d;
+	row.version[0] = '\0';
+	(void)store_copy(row.status, sizeof(row.status), "pending");
+	row.activated_at = 0;
+	row.deactivated_at = 0;
+	return st->ops->deployment_create(st, &row);
+}
+
+enum store_result
+store_deployment_activate(struct store *st, const char *tenant,
+    const char *deployment_id, int64_t now, struct store_deployment *prev)
+{
+	struct store_deployment prev_ignored;
+	enum store_result r;
+
+	assert(st != NULL && tenant != NULL && deployment_id != NULL);
+	if (prev == NULL)
+		prev = &prev_ignored;
+	memset(prev, 0, sizeof(*prev));
+	if (!store_valid_slug(tenant) || !store_valid_id(deployment_id))
+		return STORE_NOT_FOUND;
+
+	r = st->ops->deployment_activate(st, tenant, deployment_id, now,
+	    prev);
+	if (r != STORE_OK)
+		memset(prev, 0, sizeof(*prev));
+	return r;
+}
+
+enum store_result
+store_deployment_fail(struct store *st, const char *deployment_id)
+{
+	assert(st != NULL && deployment_id != NULL);
+	if (!store_valid_id(deployment_id))
+		return STORE_NOT_FOUND;
+	return st->ops->deployment_fail(st, deployment_id);
+}
+
+enum store_result
+store_deployment_get(struct store *st, const char *tenant,
+    const char *deployment_id, struct store_deployment *out)
+{
+	assert(st != NULL && tenant != NULL && deployment_id != NULL);
+	assert(out != NULL);
+	if (!store_valid_slug(tenant) || !store_valid_id(deployment_id))
+		return STORE_NOT_FOUND;
+	return st->ops->deployment_get(st, tenant, deployment_id, out);
+}
+
+enum store_result
+store_deployment_of_build(struct store *st, const char *tenant,
+    const char *build_id, struct store_deployment *out)
+{
+	assert(st != NULL && tenant != NULL && build_id != NULL);
+	assert(out != NULL);
+	if (!store_valid_slug(tenant) || !store_valid_id(build_id))
+		return STORE_NOT_FOUND;
+	return st->ops->deployment_of_build(st, tenant, build_id, out);
+}
+
+enum store_result
+store_deployment_current(struct store *st, const char *tenant,
+    struct store_deployment *out)
+{
+	assert(st != NULL && tenant != NULL && out != NULL);
+	if (!store_valid_slug(tenant))
+		return STORE_NOT_FOUND;
+	return st->ops->deployment_current(st, tenant, out);
+}
+
+enum store_result
+store_deployment_list(struct store *st, const char *tenant,
+    const char *cursor, struct store_deployment *out, size_t max,
+    size_t *count, bool *more)
+{
+	bool more_ignored;
+
+	assert(st != NULL && tenant != NULL && count != NULL);
+	assert(out != NULL || max == 0);
+	*count = 0;
+	if (more == NULL)
+		more = &more_ignored;
+	*more = false;
+
+	/* An unknown tenant has no deployments, and no cursor among them. */
+	if (!store_valid_slug(tenant) ||
+	    (cursor != NULL && !store_valid_id(cursor)))
+		return cursor != NULL ? STORE_NOT_FOUND : STORE_OK;
+	return st->ops->deployment_list(st, tenant, cursor, out, max, count,
+	    more);
+}
+
+enum store_result
+store_deployment_recent(struct store *st, const char *tenant,
+    int64_t since, struct store_deployment *out, size_t max, size_t *count)
+{
+	assert(st != NULL && tenant != NULL && count != NULL);
+	assert(out != NULL || max == 0);
+	*count = 0;
+	if (!store_valid_slug(tenant) || max == 0)
+		return STORE_OK;
+	return st->ops->deployment_recent(st, tenant, since, out, max, count);
+}
+
+/*
+ * Walks the changes page by page, so that fn runs with no lock of the
+ * backend held and a walk from 0 needs no memory for every tenant.  A
+ * tenant that flips during the walk comes again, later, with its new
+ * deployment: the order is the sequence's.
+ */
+enum store_result
+store_pointer_changes(struct store *st, int64_t *seq,
+    int (*fn)(void *ctx, const char *tenant, const char *deployment_id),
+    void *ctx)
+{
+	struct store_pointer page[STORE_POINTER_PAGE];
+	enum store_result r;
+	size_t count;
+	int rc;
+
+	assert(st != NULL && seq != NULL && fn != NULL);
+	do {
+		count = 0;
+		/* Never below 0: tenants never flipped are at 0. */
+		r = st->ops->pointer_changes(st, *seq > 0 ? *seq : 0, page,
+		    STORE_POINTER_PAGE, &count);
+		if (r != STORE_OK)
+			return r;
+
+		for (size_t i = 0; i < count; i++) {
+			rc = fn(ctx, page[i].tenant, page[i].deployment_id);
+			if (rc != 0)
+				return store_error("pointer_changes", "stopped "
+				    "by its callback (%d) at tenant %s", rc,
+				    page[i].tenant);
+			*seq = page[i].seq;
+		}
+	} while (count == STORE_POINTER_PAGE);
+	return STORE_OK;
+}
+
+/* Custom domains */
+
+/*
+ * The key a hostname is stored and looked up under: the name in
+ * lowercase (ASCII, the same folding on every backend), when it is a
+ * DNS name as store.h defines it.  0, or -1 when it is not one.
+ */
+static int
+store_host_key(const char *hostname, char key[STORE_HOST_MAX + 1])
+{
+	size_t len = strnlen(hostname, STORE_HOST_LEN_MAX + 1);
+	const char *label = key;
+	bool digits = true;
+	int dots = 0;
+
+	if (len == 0 || len > STORE_HOST_LEN_MAX)
+		return -1;
+	for (size_t i = 0; i <= len; i++)
+		key[i] = hostname[i] >= 'A' && hostname[i] <= 'Z' ?
+		    (char)(hostname[i] - 'A' + 'a') : hostname[i];
+
+	/* Each label, the one ending at the NUL included. */
+	for (const char *p = key; ; p++) {
+		if (*p != '.' && *p != '\0') {
+			digits = digits && *p >= '0' && *p <= '9';
+			continue;
+		}
+		if (!store_valid_label(label, (size_t)(p - label)))
+			return -1;
+		if (*p == '\0')
+			break;
+		dots++;
+		label = p + 1;
+		digits = true;
+	}
+
+	/* The last label all digits: an IPv4 address, not a name. */
+	return dots > 0 && !digits ? 0 : -1;
+}
+
+enum store_result
+store_domain_add(struct store *st, const char *tenant, const char *hostname,
+    int64_t now)
+{
+	char key[STORE_HOST_MAX + 1];
+
+	assert(st != NULL && tenant != NULL && hostname != NULL);
+	if (store_host_key(hostname, key) != 0)
+		return store_error("domain_add", "a hostname is a DNS name: "
+		    "at most %d characters, two or more labels of [a-z0-9-], "
+		    "not all digits at the end", STORE_HOST_LEN_MAX);
+	if (!store_valid_slug(tenant))
+		return STORE_NOT_FOUND;
+	return st->ops->domain_add(st, tenant, key, now);
+}
+
+enum store_result
+store_domain_remove(struct store *st, const char *tenant,
+    const char *hostname)
+{
+	char key[STORE_HOST_MAX + 1];
+
+	assert(st != NULL && tenant != NULL && hostname != NULL);
+	if (!store_valid_slug(tenant) || store_host_key(hostname, key) != 0)
+		return STORE_NOT_FOUND;
+	return st->ops->domain_remove(st, tenant, key);
+}
+
+enum store_result
+store_domain_lookup(struct store *st, const char *hostname,
+    char tenant[WHARF_SLUG_MAX + 1])
+{
+	char key[STORE_HOST_MAX + 1];
+
+	assert(st != NULL && hostname != NULL && tenant != NULL);
+	tenant[0] = '\0';
+	/* A name we could never have stored is simply not there. */
+	if (store_host_key(hostname, key) != 0)
+		return STORE_NOT_FOUND;
+	return st->ops->domain_lookup(st, key, tenant);
+}
+
+enum store_result
+store_domain_list(struct store *st, const char *tenant,
+    char (*out)[STORE_HOST_MAX + 1], size_t max, size_t *count)
+{
+	assert(st != NULL && tenant != NULL && count != NULL);
+	assert(out != NULL || max == 0);
+	*count = 0;
+	if (!store_valid_slug(tenant) || max == 0)
+		return STORE_OK;
+	return st->ops->domain_list(st, tenant, out, max, count);
 }

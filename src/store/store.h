@@ -324,8 +324,9 @@ enum store_result store_build_progress(struct store *st,
 /*
  * Sets a building build's final status ("success" or "failed"),
  * error and error_step ("" or NULL for none) and finished_at; a
- * success also sets progress 100.  STORE_CONFLICT when it is not building, STORE_NOT_FOUND when absent,
- * STORE_ERROR for another status.
+ * success also sets progress 100.  STORE_CONFLICT when it is not
+ * building, STORE_NOT_FOUND when absent, STORE_ERROR for another
+ * status.
  */
 enum store_result store_build_finish(struct store *st, const char *build_id,
     const char *status, const char *error, const char *error_step,
@@ -360,5 +361,141 @@ enum store_result store_build_delete(struct store *st, const char *tenant,
  */
 enum store_result store_build_retry(struct store *st, const char *tenant,
     const char *build_id, int64_t now, struct store_job *job);
+
+/*
+ * Deployments: a published build's files, listed in its manifest.  A
+ * tenant serves at most one deployment at a time, its "current" one
+ * (store_tenant.current_deployment), which is the only one in status
+ * active.  The pointer flip that changes it is one transaction, and
+ * every flip takes the next value of one global pointer sequence, so
+ * an edge can ask for the flips it has not seen yet.
+ *
+ * Ids of tenants, builds and deployments that cannot exist (empty,
+ * too long, not a slug) read as STORE_NOT_FOUND.
+ */
+struct store_deployment {
+	char    id[WHARF_ID_LEN + 1];
+	char    build_id[WHARF_ID_LEN + 1];
+	char    tenant[WHARF_SLUG_MAX + 1];
+	char    version[40];            /* the build's version (joined) */
+	char    status[STORE_STATUS_MAX]; /* pending active inactive failed */
+	int64_t file_count;
+	int64_t bytes;
+	char    manifest_key[256];
+	int64_t created_at;
+	int64_t activated_at;           /* last time it became current */
+	int64_t deactivated_at;         /* last time it stopped being */
+};
+
+/*
+ * Inserts d (id, build_id, tenant, file_count, bytes, manifest_key and
+ * created_at set by the caller; its other fields are ignored) with
+ * status "pending".  STORE_NOT_FOUND when the build is not the
+ * tenant's; STORE_CONFLICT when the id is taken or the build already
+ * has a deployment that is not failed; STORE_ERROR for an empty id or
+ * a negative count.
+ */
+enum store_result store_deployment_create(struct store *st,
+    const struct store_deployment *d);
+
+/*
+ * The pointer flip, one transaction: deployment_id (pending, active or
+ * inactive) becomes the tenant's current deployment (status active,
+ * activated_at now), the previous current one becomes inactive
+ * (deactivated_at now), and the tenant takes the next pointer sequence
+ * value.  prev (may be NULL) receives the previous current deployment
+ * as it is after the flip, or an empty id when there was none.
+ * Activating the current deployment again changes nothing (no new
+ * sequence value) and succeeds, with the deployment itself in prev:
+ * prev->id equal to deployment_id tells that nothing changed.
+ * STORE_NOT_FOUND when the deployment is not the tenant's;
+ * STORE_CONFLICT when it is failed.
+ */
+enum store_result store_deployment_activate(struct store *st,
+    const char *tenant, const char *deployment_id, int64_t now,
+    struct store_deployment *prev);
+
+/*
+ * Marks a pending deployment failed (its publish did not finish), which
+ * lets its build get another one.  STORE_NOT_FOUND when there is no
+ * such deployment, STORE_CONFLICT when it is not pending.
+ */
+enum store_result store_deployment_fail(struct store *st,
+    const char *deployment_id);
+
+/* STORE_NOT_FOUND when the tenant has no such deployment. */
+enum store_result store_deployment_get(struct store *st, const char *tenant,
+    const char *deployment_id, struct store_deployment *out);
+/*
+ * The deployment of the tenant's build that is not failed (there is
+ * at most one); STORE_NOT_FOUND when there is none.
+ */
+enum store_result store_deployment_of_build(struct store *st,
+    const char *tenant, const char *build_id, struct store_deployment *out);
+/* The tenant's current deployment; STORE_NOT_FOUND when none. */
+enum store_result store_deployment_current(struct store *st,
+    const char *tenant, struct store_deployment *out);
+
+/*
+ * A tenant's deployments, newest first (created_at, id), at most max,
+ * pending and failed ones included.  *count is set; *more (may be NULL)
+ * tells whether more follow.  cursor: as store_build_list.
+ */
+enum store_result store_deployment_list(struct store *st,
+    const char *tenant, const char *cursor, struct store_deployment *out,
+    size_t max, size_t *count, bool *more);
+
+/*
+ * The tenant's inactive deployments that stopped being current at or
+ * after since (deactivated_at >= since), most recently deactivated
+ * first (then id, descending), at most max; *count is set.  What skew
+ * protection may still serve from; the current deployment is not
+ * among them, even if it was current before.
+ */
+enum store_result store_deployment_recent(struct store *st,
+    const char *tenant, int64_t since, struct store_deployment *out,
+    size_t max, size_t *count);
+
+/*
+ * Pointer changes: calls fn for each tenant whose pointer sequence is
+ * greater than *seq, in sequence order, with the tenant and its current
+ * deployment id ("" when none), and advances *seq to the sequence
+ * value of each change fn took.  With *seq 0 it lists every tenant
+ * that ever had a flip.  A tenant that flipped several times since
+ * *seq comes once, with its latest deployment.  fn is called without
+ * any lock of the store held, so it may call the store.  A non-zero
+ * return from fn stops the walk: *seq stays at the last change fn
+ * took (the next call starts again with the one it refused), and the
+ * result is STORE_ERROR.
+ */
+enum store_result store_pointer_changes(struct store *st, int64_t *seq,
+    int (*fn)(void *ctx, const char *tenant, const char *deployment_id),
+    void *ctx);
+
+/*
+ * Custom domains.  A hostname is a DNS name of at most 253 characters:
+ * two or more dot-separated labels of 1 to 63 characters [a-z0-9-],
+ * none starting or ending with '-', the last not all digits (so no
+ * IPv4 address), no trailing dot.  Hostnames are compared
+ * case-insensitively: they are stored lowercase (ASCII), and each is
+ * unique across tenants.
+ *
+ * add: STORE_CONFLICT when taken (by any tenant, this one included),
+ * STORE_NOT_FOUND when the tenant does not exist, STORE_ERROR when
+ * hostname is not a valid one.  remove: STORE_NOT_FOUND when the
+ * tenant has no such domain.  lookup: the tenant of hostname,
+ * STORE_NOT_FOUND when none.  list: the tenant's hostnames in byte
+ * order, at most max, each NUL-terminated in STORE_HOST_MAX + 1 bytes,
+ * and *count (0 for an unknown tenant).
+ */
+#define STORE_HOST_MAX 254
+enum store_result store_domain_add(struct store *st, const char *tenant,
+    const char *hostname, int64_t now);
+enum store_result store_domain_remove(struct store *st, const char *tenant,
+    const char *hostname);
+enum store_result store_domain_lookup(struct store *st, const char *hostname,
+    char tenant[WHARF_SLUG_MAX + 1]);
+enum store_result store_domain_list(struct store *st, const char *tenant,
+    char (*out)[STORE_HOST_MAX + 1], size_t max, size_t *count);
 
 #endif

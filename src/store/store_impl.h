@@ -19,6 +19,16 @@
 
 #include "store/store.h"
 
+/* Pointer changes are read in pages of this many tenants. */
+#define STORE_POINTER_PAGE      64
+
+/* A tenant's pointer, as a pointer change reports it. */
+struct store_pointer {
+	int64_t seq;                            /* its pointer sequence */
+	char    tenant[WHARF_SLUG_MAX + 1];
+	char    deployment_id[WHARF_ID_LEN + 1]; /* "" when none */
+};
+
 /*
  * A backend's operations.  Each one is called with a struct store its
  * own open function made, and is safe to call from many threads at
@@ -125,6 +135,56 @@ struct store_ops {
 	/* job is complete, as for build_create. */
 	enum store_result (*build_retry)(struct store *st, const char *tenant,
 	    const char *build_id, const struct store_job *job);
+
+	/*
+	 * Deployments, as in store.h.  The front has checked the ids and
+	 * slugs; records and lists are as there, with prev, more and
+	 * count never NULL and *count, *more preset to 0 and false.
+	 */
+
+	/* d is complete, status "pending". */
+	enum store_result (*deployment_create)(struct store *st,
+	    const struct store_deployment *d);
+	/* The flip; prev receives what store_deployment_activate says. */
+	enum store_result (*deployment_activate)(struct store *st,
+	    const char *tenant, const char *deployment_id, int64_t now,
+	    struct store_deployment *prev);
+	enum store_result (*deployment_fail)(struct store *st,
+	    const char *deployment_id);
+	enum store_result (*deployment_get)(struct store *st,
+	    const char *tenant, const char *deployment_id,
+	    struct store_deployment *out);
+	enum store_result (*deployment_of_build)(struct store *st,
+	    const char *tenant, const char *build_id,
+	    struct store_deployment *out);
+	enum store_result (*deployment_current)(struct store *st,
+	    const char *tenant, struct store_deployment *out);
+	enum store_result (*deployment_list)(struct store *st,
+	    const char *tenant, const char *cursor,
+	    struct store_deployment *out, size_t max, size_t *count,
+	    bool *more);
+	enum store_result (*deployment_recent)(struct store *st,
+	    const char *tenant, int64_t since, struct store_deployment *out,
+	    size_t max, size_t *count);
+
+	/*
+	 * One page of pointer changes: the tenants whose pointer sequence
+	 * is greater than after, in sequence order, at most max.  The
+	 * front walks the pages and calls the caller's function between
+	 * them, outside the backend.
+	 */
+	enum store_result (*pointer_changes)(struct store *st, int64_t after,
+	    struct store_pointer *out, size_t max, size_t *count);
+
+	/* Custom domains; hostname is valid and lowercase. */
+	enum store_result (*domain_add)(struct store *st, const char *tenant,
+	    const char *hostname, int64_t now);
+	enum store_result (*domain_remove)(struct store *st,
+	    const char *tenant, const char *hostname);
+	enum store_result (*domain_lookup)(struct store *st,
+	    const char *hostname, char tenant[WHARF_SLUG_MAX + 1]);
+	enum store_result (*domain_list)(struct store *st, const char *tenant,
+	    char (*out)[STORE_HOST_MAX + 1], size_t max, size_t *count);
 };
 
 /*

@@ -80,6 +80,24 @@ enum store_sqlite_query {
 	STORE_SQLITE_JOB_COUNT,
 	STORE_SQLITE_JOB_DROP_LIVE,
 	STORE_SQLITE_JOB_DROP_ALL,
+	STORE_SQLITE_DEPLOYMENT_ADD,
+	STORE_SQLITE_DEPLOYMENT_GET,
+	STORE_SQLITE_DEPLOYMENT_OF_BUILD,
+	STORE_SQLITE_DEPLOYMENT_CURRENT,
+	STORE_SQLITE_DEPLOYMENT_CURSOR,
+	STORE_SQLITE_DEPLOYMENT_LIST,
+	STORE_SQLITE_DEPLOYMENT_RECENT,
+	STORE_SQLITE_DEPLOYMENT_EXISTS,
+	STORE_SQLITE_DEPLOYMENT_FAIL,
+	STORE_SQLITE_DEPLOYMENT_RETIRE,
+	STORE_SQLITE_DEPLOYMENT_ACTIVATE,
+	STORE_SQLITE_TENANT_POINTER,
+	STORE_SQLITE_TENANT_FLIP,
+	STORE_SQLITE_POINTER_CHANGES,
+	STORE_SQLITE_DOMAIN_ADD,
+	STORE_SQLITE_DOMAIN_REMOVE,
+	STORE_SQLITE_DOMAIN_LOOKUP,
+	STORE_SQLITE_DOMAIN_LIST,
 	STORE_SQLITE_NQUERIES
 };
 
@@ -95,6 +113,14 @@ enum store_sqlite_query {
 #define STORE_SQLITE_JOB_COLS \
 	"id, build_id, priority, state, attempts, max_attempts, run_at, " \
 	"lease_owner, lease_expires, last_error, created_at, finished_at"
+
+/* A deployment with its build's version: d, joined with b. */
+#define STORE_SQLITE_DEPLOYMENT_COLS \
+	"d.id, d.build_id, d.tenant, b.version, d.status, d.file_count, " \
+	"d.bytes, d.manifest_key, d.created_at, d.activated_at, " \
+	"d.deactivated_at"
+#define STORE_SQLITE_DEPLOYMENT_FROM \
+	" FROM deployments d JOIN builds b ON b.id = d.build_id"
 
 /* The claim order, which store_job_position counts in too. */
 #define STORE_SQLITE_JOB_ORDER "priority, run_at, created_at, id"
@@ -260,6 +286,80 @@ static const char *const store_sqlite_sql[STORE_SQLITE_NQUERIES] = {
 	    " WHERE build_id = ?1 AND state IN ('waiting', 'active')",
 	[STORE_SQLITE_JOB_DROP_ALL] =
 	    "DELETE FROM jobs WHERE build_id = ?1",
+
+	/* Deployments. */
+	[STORE_SQLITE_DEPLOYMENT_ADD] =
+	    "INSERT INTO deployments (id, build_id, tenant, status,"
+	    " file_count, bytes, manifest_key, created_at, activated_at,"
+	    " deactivated_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[STORE_SQLITE_DEPLOYMENT_GET] =
+	    "SELECT " STORE_SQLITE_DEPLOYMENT_COLS STORE_SQLITE_DEPLOYMENT_FROM
+	    " WHERE d.tenant = ?1 AND d.id = ?2",
+	[STORE_SQLITE_DEPLOYMENT_OF_BUILD] =
+	    "SELECT " STORE_SQLITE_DEPLOYMENT_COLS STORE_SQLITE_DEPLOYMENT_FROM
+	    " WHERE d.tenant = ?1 AND d.build_id = ?2"
+	    " AND d.status <> 'failed'",
+	[STORE_SQLITE_DEPLOYMENT_CURRENT] =
+	    "SELECT " STORE_SQLITE_DEPLOYMENT_COLS STORE_SQLITE_DEPLOYMENT_FROM
+	    " JOIN tenants t ON t.current_deployment = d.id"
+	    " AND t.slug = d.tenant"
+	    " WHERE t.slug = ?1",
+	[STORE_SQLITE_DEPLOYMENT_CURSOR] =
+	    "SELECT created_at FROM deployments WHERE tenant = ?1 AND id = ?2",
+	/* Row values keep the cursor a range seek on the index. */
+	[STORE_SQLITE_DEPLOYMENT_LIST] =
+	    "SELECT " STORE_SQLITE_DEPLOYMENT_COLS STORE_SQLITE_DEPLOYMENT_FROM
+	    " WHERE d.tenant = ?1 AND (d.created_at, d.id) < (?2, ?3)"
+	    " ORDER BY d.created_at DESC, d.id DESC LIMIT ?4",
+	[STORE_SQLITE_DEPLOYMENT_RECENT] =
+	    "SELECT " STORE_SQLITE_DEPLOYMENT_COLS STORE_SQLITE_DEPLOYMENT_FROM
+	    " WHERE d.tenant = ?1 AND d.status = 'inactive'"
+	    " AND d.deactivated_at >= ?2"
+	    " ORDER BY d.deactivated_at DESC, d.id DESC LIMIT ?3",
+	[STORE_SQLITE_DEPLOYMENT_EXISTS] =
+	    "SELECT 1 FROM deployments WHERE id = ?1",
+	[STORE_SQLITE_DEPLOYMENT_FAIL] =
+	    "UPDATE deployments SET status = 'failed'"
+	    " WHERE id = ?1 AND status = 'pending'",
+	/* Every active one but the new: the invariant, even if broken. */
+	[STORE_SQLITE_DEPLOYMENT_RETIRE] =
+	    "UPDATE deployments SET status = 'inactive', deactivated_at = ?1"
+	    " WHERE tenant = ?2 AND status = 'active' AND id <> ?3",
+	[STORE_SQLITE_DEPLOYMENT_ACTIVATE] =
+	    "UPDATE deployments SET status = 'active', activated_at = ?1"
+	    " WHERE tenant = ?2 AND id = ?3 AND status <> 'failed'",
+	[STORE_SQLITE_TENANT_POINTER] =
+	    "SELECT current_deployment FROM tenants WHERE slug = ?1",
+	/*
+	 * The next pointer sequence value: SQLite serialises writers
+	 * (BEGIN IMMEDIATE), so MAX + 1 read inside the flip's
+	 * transaction is unique and the values commit in their order.
+	 * PostgreSQL will use a SEQUENCE (nextval) instead, and must
+	 * make flips commit in sequence order (or its readers look back)
+	 * so that no edge skips a value committed late.
+	 */
+	[STORE_SQLITE_TENANT_FLIP] =
+	    "UPDATE tenants SET current_deployment = ?1,"
+	    " pointer_seq = (SELECT COALESCE(MAX(pointer_seq), 0) + 1"
+	    "  FROM tenants)"
+	    " WHERE slug = ?2",
+	[STORE_SQLITE_POINTER_CHANGES] =
+	    "SELECT pointer_seq, slug, current_deployment FROM tenants"
+	    " WHERE pointer_seq > ?1 ORDER BY pointer_seq LIMIT ?2",
+
+	/* Custom domains. */
+	[STORE_SQLITE_DOMAIN_ADD] =
+	    "INSERT INTO domains (hostname, tenant, created_at)"
+	    " VALUES (?1, ?2, ?3)",
+	[STORE_SQLITE_DOMAIN_REMOVE] =
+	    "DELETE FROM domains WHERE tenant = ?1 AND hostname = ?2",
+	[STORE_SQLITE_DOMAIN_LOOKUP] =
+	    "SELECT tenant FROM domains WHERE hostname = ?1",
+	/* Byte order (on PostgreSQL, the column's collation must be C). */
+	[STORE_SQLITE_DOMAIN_LIST] =
+	    "SELECT hostname FROM domains WHERE tenant = ?1"
+	    " ORDER BY hostname LIMIT ?2",
 };
 
 struct store_sqlite {
@@ -1778,6 +1878,490 @@ store_sqlite_build_retry(struct store *st, const char *tenant,
 	return store_sqlite_end(sq, "build_retry", r);
 }
 
+/* Deployments */
+
+/* Reads the STORE_SQLITE_DEPLOYMENT_COLS of the current row, in order. */
+static void
+store_sqlite_read_deployment(struct store_sqlite_call *call,
+    struct store_deployment *d)
+{
+	memset(d, 0, sizeof(*d));
+	store_sqlite_col_text(call, d->id, sizeof(d->id));
+	store_sqlite_col_text(call, d->build_id, sizeof(d->build_id));
+	store_sqlite_col_text(call, d->tenant, sizeof(d->tenant));
+	store_sqlite_col_text(call, d->version, sizeof(d->version));
+	store_sqlite_col_text(call, d->status, sizeof(d->status));
+	d->file_count = store_sqlite_col_int64(call);
+	d->bytes = store_sqlite_col_int64(call);
+	store_sqlite_col_text(call, d->manifest_key,
+	    sizeof(d->manifest_key));
+	d->created_at = store_sqlite_col_int64(call);
+	d->activated_at = store_sqlite_col_int64(call);
+	d->deactivated_at = store_sqlite_col_int64(call);
+}
+
+/*
+ * Runs the deployment query q with text parameters arg1 and arg2 (NULL
+ * ones are not bound) and reads its first row into out.
+ * STORE_NOT_FOUND when it returns no row.
+ */
+static enum store_result
+store_sqlite_deployment_row(struct store_sqlite *sq, const char *op,
+    enum store_sqlite_query q, const char *arg1, const char *arg2,
+    struct store_deployment *out)
+{
+	struct store_sqlite_call call;
+	enum store_result r = STORE_OK;
+	int rc;
+
+	store_sqlite_prepare(sq, q, &call);
+	store_sqlite_bind_text(&call, arg1);
+	if (arg2 != NULL)
+		store_sqlite_bind_text(&call, arg2);
+	rc = store_sqlite_step(&call);
+	if (rc == SQLITE_ROW)
+		store_sqlite_read_deployment(&call, out);
+	else if (rc == SQLITE_DONE)
+		r = STORE_NOT_FOUND;
+	else
+		r = store_sqlite_result(sq, op, rc);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/* As store_sqlite_deployment_row, under the lock. */
+static enum store_result
+store_sqlite_deployment_read(struct store *st, const char *op,
+    enum store_sqlite_query q, const char *arg1, const char *arg2,
+    struct store_deployment *out)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	enum store_result r;
+
+	store_sqlite_lock(sq);
+	r = store_sqlite_deployment_row(sq, op, q, arg1, arg2, out);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/*
+ * Reads up to max rows of the prepared list query of call into out,
+ * then one more row, if the query has it, to learn whether further
+ * deployments follow.
+ */
+static enum store_result
+store_sqlite_deployment_rows(struct store_sqlite *sq, const char *op,
+    struct store_sqlite_call *call, struct store_deployment *out,
+    size_t max, size_t *count, bool *more)
+{
+	int rc;
+
+	while ((rc = store_sqlite_step(call)) == SQLITE_ROW) {
+		if (*count == max) {
+			*more = true;
+			return STORE_OK;
+		}
+		store_sqlite_read_deployment(call, &out[*count]);
+		(*count)++;
+	}
+	if (rc != SQLITE_DONE)
+		return store_sqlite_result(sq, op, rc);
+	return STORE_OK;
+}
+
+/* A LIMIT of max rows (plus extra), within what SQLite binds. */
+static int64_t
+store_sqlite_limit(size_t max, size_t extra)
+{
+	return max < INT32_MAX - extra ? (int64_t)(max + extra) : INT32_MAX;
+}
+
+/*
+ * Runs the one-value query q with the text parameter arg and copies
+ * its first column into dst of size bytes (NULL reads "").
+ * STORE_NOT_FOUND when it returns no row.
+ */
+static enum store_result
+store_sqlite_text(struct store_sqlite *sq, const char *op,
+    enum store_sqlite_query q, const char *arg, char *dst, size_t size)
+{
+	struct store_sqlite_call call;
+	enum store_result r = STORE_OK;
+	int rc;
+
+	store_sqlite_prepare(sq, q, &call);
+	store_sqlite_bind_text(&call, arg);
+	rc = store_sqlite_step(&call);
+	if (rc == SQLITE_ROW)
+		store_sqlite_col_text(&call, dst, size);
+	else if (rc == SQLITE_DONE)
+		r = STORE_NOT_FOUND;
+	else
+		r = store_sqlite_result(sq, op, rc);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+static enum store_result
+store_sqlite_deployment_create(struct store *st,
+    const struct store_deployment *d)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call = { 0 };
+	enum store_result r;
+
+	/* The build must be the tenant's: its foreign key cannot say. */
+	r = store_sqlite_begin(sq, "deployment_create");
+	if (r == STORE_OK)
+		r = store_sqlite_scalar(sq, "deployment_create",
+		    STORE_SQLITE_BUILD_EXISTS_IN, d->tenant, d->build_id,
+		    NULL);
+	if (r != STORE_OK)
+		goto out;
+
+	/* A taken id or a live deployment of the build: unique keys. */
+	store_sqlite_prepare(sq, STORE_SQLITE_DEPLOYMENT_ADD, &call);
+	store_sqlite_bind_text(&call, d->id);
+	store_sqlite_bind_text(&call, d->build_id);
+	store_sqlite_bind_text(&call, d->tenant);
+	store_sqlite_bind_text(&call, d->status);
+	store_sqlite_bind_int64(&call, d->file_count);
+	store_sqlite_bind_int64(&call, d->bytes);
+	store_sqlite_bind_text(&call, d->manifest_key);
+	store_sqlite_bind_int64(&call, d->created_at);
+	store_sqlite_bind_int64(&call, d->activated_at);
+	store_sqlite_bind_int64(&call, d->deactivated_at);
+	r = store_sqlite_write(sq, "deployment_create", &call, NULL);
+out:
+	store_sqlite_finish(&call);
+	return store_sqlite_end(sq, "deployment_create", r);
+}
+
+/* Points the tenant at deployment_id, with the next sequence value. */
+static enum store_result
+store_sqlite_pointer_set(struct store_sqlite *sq, const char *tenant,
+    const char *deployment_id)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, STORE_SQLITE_TENANT_FLIP, &call);
+	store_sqlite_bind_text(&call, deployment_id);
+	store_sqlite_bind_text(&call, tenant);
+	r = store_sqlite_write(sq, "deployment_activate", &call, NULL);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/*
+ * Runs the flip's write q on the tenant's deployments, with now, the
+ * tenant and the deployment becoming current bound in that order.
+ */
+static enum store_result
+store_sqlite_flip_write(struct store_sqlite *sq, enum store_sqlite_query q,
+    const char *tenant, const char *deployment_id, int64_t now)
+{
+	struct store_sqlite_call call;
+	enum store_result r;
+
+	store_sqlite_prepare(sq, q, &call);
+	store_sqlite_bind_int64(&call, now);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_text(&call, deployment_id);
+	r = store_sqlite_write(sq, "deployment_activate", &call, NULL);
+	store_sqlite_finish(&call);
+	return r;
+}
+
+/* Inside the flip's transaction. */
+static enum store_result
+store_sqlite_flip(struct store_sqlite *sq, const char *tenant,
+    const char *deployment_id, int64_t now, struct store_deployment *prev)
+{
+	static const char op[] = "deployment_activate";
+	char current[WHARF_ID_LEN + 1];
+	struct store_deployment d;
+	enum store_result r;
+
+	r = store_sqlite_deployment_row(sq, op, STORE_SQLITE_DEPLOYMENT_GET,
+	    tenant, deployment_id, &d);
+	if (r != STORE_OK)
+		return r;
+	if (strcmp(d.status, "failed") == 0)
+		return STORE_CONFLICT;
+	r = store_sqlite_text(sq, op, STORE_SQLITE_TENANT_POINTER, tenant,
+	    current, sizeof(current));
+	if (r != STORE_OK)
+		return r;
+	if (strcmp(current, deployment_id) == 0) {
+		*prev = d;                      /* already current */
+		return STORE_OK;
+	}
+
+	/* The tenant's row first: a backend with row locks waits here. */
+	r = store_sqlite_pointer_set(sq, tenant, deployment_id);
+	if (r == STORE_OK)
+		r = store_sqlite_flip_write(sq, STORE_SQLITE_DEPLOYMENT_RETIRE,
+		    tenant, deployment_id, now);
+	if (r == STORE_OK)
+		r = store_sqlite_flip_write(sq,
+		    STORE_SQLITE_DEPLOYMENT_ACTIVATE, tenant, deployment_id,
+		    now);
+	if (r != STORE_OK || current[0] == '\0')
+		return r;
+
+	/* The previous one as it is now; a dangling pointer reads none. */
+	r = store_sqlite_deployment_row(sq, op, STORE_SQLITE_DEPLOYMENT_GET,
+	    tenant, current, prev);
+	if (r == STORE_NOT_FOUND) {
+		memset(prev, 0, sizeof(*prev));
+		r = STORE_OK;
+	}
+	return r;
+}
+
+static enum store_result
+store_sqlite_deployment_activate(struct store *st, const char *tenant,
+    const char *deployment_id, int64_t now, struct store_deployment *prev)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	enum store_result r;
+
+	r = store_sqlite_begin(sq, "deployment_activate");
+	if (r == STORE_OK)
+		r = store_sqlite_flip(sq, tenant, deployment_id, now, prev);
+	return store_sqlite_end(sq, "deployment_activate", r);
+}
+
+static enum store_result
+store_sqlite_deployment_fail(struct store *st, const char *deployment_id)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call = { 0 };
+	enum store_result r;
+	int changes = 0;
+
+	r = store_sqlite_begin(sq, "deployment_fail");
+	if (r != STORE_OK)
+		goto out;
+	store_sqlite_prepare(sq, STORE_SQLITE_DEPLOYMENT_FAIL, &call);
+	store_sqlite_bind_text(&call, deployment_id);
+	r = store_sqlite_write(sq, "deployment_fail", &call, &changes);
+	store_sqlite_finish(&call);
+
+	/* Nothing changed: absent, or no longer pending. */
+	if (r == STORE_OK && changes == 0) {
+		r = store_sqlite_scalar(sq, "deployment_fail",
+		    STORE_SQLITE_DEPLOYMENT_EXISTS, deployment_id, NULL, NULL);
+		if (r == STORE_OK)
+			r = STORE_CONFLICT;
+	}
+out:
+	return store_sqlite_end(sq, "deployment_fail", r);
+}
+
+static enum store_result
+store_sqlite_deployment_get(struct store *st, const char *tenant,
+    const char *deployment_id, struct store_deployment *out)
+{
+	return store_sqlite_deployment_read(st, "deployment_get",
+	    STORE_SQLITE_DEPLOYMENT_GET, tenant, deployment_id, out);
+}
+
+static enum store_result
+store_sqlite_deployment_of_build(struct store *st, const char *tenant,
+    const char *build_id, struct store_deployment *out)
+{
+	return store_sqlite_deployment_read(st, "deployment_of_build",
+	    STORE_SQLITE_DEPLOYMENT_OF_BUILD, tenant, build_id, out);
+}
+
+static enum store_result
+store_sqlite_deployment_current(struct store *st, const char *tenant,
+    struct store_deployment *out)
+{
+	return store_sqlite_deployment_read(st, "deployment_current",
+	    STORE_SQLITE_DEPLOYMENT_CURRENT, tenant, NULL, out);
+}
+
+static enum store_result
+store_sqlite_deployment_list(struct store *st, const char *tenant,
+    const char *cursor, struct store_deployment *out, size_t max,
+    size_t *count, bool *more)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call = { 0 };
+	int64_t before_time = INT64_MAX;
+	const char *before_id = "";
+	enum store_result r;
+
+	/* The first page starts before any possible (time, id). */
+	store_sqlite_lock(sq);
+	if (cursor != NULL) {
+		r = store_sqlite_scalar(sq, "deployment_list",
+		    STORE_SQLITE_DEPLOYMENT_CURSOR, tenant, cursor,
+		    &before_time);
+		if (r != STORE_OK)
+			goto out;
+		before_id = cursor;
+	}
+
+	store_sqlite_prepare(sq, STORE_SQLITE_DEPLOYMENT_LIST, &call);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_int64(&call, before_time);
+	store_sqlite_bind_text(&call, before_id);
+	store_sqlite_bind_int64(&call, store_sqlite_limit(max, 1));
+	r = store_sqlite_deployment_rows(sq, "deployment_list", &call, out,
+	    max, count, more);
+out:
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+static enum store_result
+store_sqlite_deployment_recent(struct store *st, const char *tenant,
+    int64_t since, struct store_deployment *out, size_t max, size_t *count)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r;
+	bool more = false;              /* the LIMIT reads no extra row */
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_DEPLOYMENT_RECENT, &call);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_int64(&call, since);
+	store_sqlite_bind_int64(&call, store_sqlite_limit(max, 0));
+	r = store_sqlite_deployment_rows(sq, "deployment_recent", &call, out,
+	    max, count, &more);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/* Pointer changes */
+
+static enum store_result
+store_sqlite_pointer_changes(struct store *st, int64_t after,
+    struct store_pointer *out, size_t max, size_t *count)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r = STORE_OK;
+	int rc;
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_POINTER_CHANGES, &call);
+	store_sqlite_bind_int64(&call, after);
+	store_sqlite_bind_int64(&call, store_sqlite_limit(max, 0));
+	while ((rc = store_sqlite_step(&call)) == SQLITE_ROW) {
+		assert(*count < max);           /* the LIMIT */
+		out[*count].seq = store_sqlite_col_int64(&call);
+		store_sqlite_col_text(&call, out[*count].tenant,
+		    sizeof(out[*count].tenant));
+		store_sqlite_col_text(&call, out[*count].deployment_id,
+		    sizeof(out[*count].deployment_id));
+		(*count)++;
+	}
+	if (rc != SQLITE_DONE)
+		r = store_sqlite_result(sq, "pointer_changes", rc);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+/* Custom domains */
+
+static enum store_result
+store_sqlite_domain_add(struct store *st, const char *tenant,
+    const char *hostname, int64_t now)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call = { 0 };
+	enum store_result r;
+
+	/* Checked first so that an unknown tenant reads as one. */
+	r = store_sqlite_begin(sq, "domain_add");
+	if (r == STORE_OK)
+		r = store_sqlite_scalar(sq, "domain_add",
+		    STORE_SQLITE_TENANT_EXISTS, tenant, NULL, NULL);
+	if (r != STORE_OK)
+		goto out;
+
+	/* A hostname taken by any tenant fails its primary key. */
+	store_sqlite_prepare(sq, STORE_SQLITE_DOMAIN_ADD, &call);
+	store_sqlite_bind_text(&call, hostname);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_int64(&call, now);
+	r = store_sqlite_write(sq, "domain_add", &call, NULL);
+out:
+	store_sqlite_finish(&call);
+	return store_sqlite_end(sq, "domain_add", r);
+}
+
+static enum store_result
+store_sqlite_domain_remove(struct store *st, const char *tenant,
+    const char *hostname)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call = { 0 };
+	enum store_result r;
+	int changes = 0;
+
+	r = store_sqlite_begin(sq, "domain_remove");
+	if (r != STORE_OK)
+		goto out;
+	store_sqlite_prepare(sq, STORE_SQLITE_DOMAIN_REMOVE, &call);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_text(&call, hostname);
+	r = store_sqlite_write(sq, "domain_remove", &call, &changes);
+	if (r == STORE_OK && changes == 0)
+		r = STORE_NOT_FOUND;
+out:
+	store_sqlite_finish(&call);
+	return store_sqlite_end(sq, "domain_remove", r);
+}
+
+static enum store_result
+store_sqlite_domain_lookup(struct store *st, const char *hostname,
+    char tenant[WHARF_SLUG_MAX + 1])
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	enum store_result r;
+
+	store_sqlite_lock(sq);
+	r = store_sqlite_text(sq, "domain_lookup", STORE_SQLITE_DOMAIN_LOOKUP,
+	    hostname, tenant, WHARF_SLUG_MAX + 1);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
+static enum store_result
+store_sqlite_domain_list(struct store *st, const char *tenant,
+    char (*out)[STORE_HOST_MAX + 1], size_t max, size_t *count)
+{
+	struct store_sqlite *sq = store_sqlite_of(st);
+	struct store_sqlite_call call;
+	enum store_result r = STORE_OK;
+	int rc;
+
+	store_sqlite_lock(sq);
+	store_sqlite_prepare(sq, STORE_SQLITE_DOMAIN_LIST, &call);
+	store_sqlite_bind_text(&call, tenant);
+	store_sqlite_bind_int64(&call, store_sqlite_limit(max, 0));
+	while ((rc = store_sqlite_step(&call)) == SQLITE_ROW) {
+		assert(*count < max);           /* the LIMIT */
+		store_sqlite_col_text(&call, out[*count], STORE_HOST_MAX + 1);
+		(*count)++;
+	}
+	if (rc != SQLITE_DONE)
+		r = store_sqlite_result(sq, "domain_list", rc);
+	store_sqlite_finish(&call);
+	store_sqlite_unlock(sq);
+	return r;
+}
+
 static const struct store_ops store_sqlite_ops = {
 	.close = store_sqlite_close,
 	.schema_version = store_sqlite_schema_version,
@@ -1808,6 +2392,19 @@ static const struct store_ops store_sqlite_ops = {
 	.build_cancel = store_sqlite_build_cancel,
 	.build_delete = store_sqlite_build_delete,
 	.build_retry = store_sqlite_build_retry,
+	.deployment_create = store_sqlite_deployment_create,
+	.deployment_activate = store_sqlite_deployment_activate,
+	.deployment_fail = store_sqlite_deployment_fail,
+	.deployment_get = store_sqlite_deployment_get,
+	.deployment_of_build = store_sqlite_deployment_of_build,
+	.deployment_current = store_sqlite_deployment_current,
+	.deployment_list = store_sqlite_deployment_list,
+	.deployment_recent = store_sqlite_deployment_recent,
+	.pointer_changes = store_sqlite_pointer_changes,
+	.domain_add = store_sqlite_domain_add,
+	.domain_remove = store_sqlite_domain_remove,
+	.domain_lookup = store_sqlite_domain_lookup,
+	.domain_list = store_sqlite_domain_list,
 };
 
 /* Opening */
