@@ -14,16 +14,24 @@
 
 struct api_server;
 struct blob_store;
+struct deploy_env;
 struct queue;
+
+/* What the API serves from; all borrowed, outliving the server. */
+struct api_deps {
+	const struct config     *cfg;
+	struct store            *store;
+	struct blob_store       *blob;
+	struct queue            *queue;  /* NULL: no workers in process */
+	const struct deploy_env *deploy; /* pointer flips, site URLs */
+};
 
 /*
  * Starts listening on cfg->listen and serving in background threads.
- * cfg, st and bs are borrowed and must outlive the server; q, when not
- * NULL, is this process's queue, woken when an upload adds a job.
  * Returns NULL with a message in err when the address cannot be bound.
  */
-struct api_server *api_start(const struct config *cfg, struct store *st,
-    struct blob_store *bs, struct queue *q, char *err, size_t errlen);
+struct api_server *api_start(const struct api_deps *deps, char *err,
+    size_t errlen);
 
 /* The port really bound (useful when cfg->listen asked for port 0). */
 uint16_t api_port(const struct api_server *srv);

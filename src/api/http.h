@@ -60,6 +60,7 @@ struct api_server {
 	struct store          *store;
 	struct blob_store     *blob;
 	struct queue          *queue;   /* NULL: no workers in process */
+	const struct deploy_env *deploy;
 	uint16_t               port;
 };
 
@@ -129,10 +130,15 @@ http_handler_fn routes_healthz, routes_metrics;
 http_handler_fn routes_login;
 http_handler_fn routes_build_list, routes_build_get, routes_build_logs;
 http_handler_fn routes_build_delete, routes_build_retry;
+http_handler_fn routes_deployment_list, routes_deployment_activate;
+http_handler_fn routes_domain_add, routes_domain_list, routes_domain_remove;
 extern const struct http_stream_ops routes_upload_ops;
 
 /* The API's view of a build; env values never appear, names only. */
 json_t *builds_json(const struct store_build *b);
+/* ...with its URLs: {"site", "deployment"}, null when not published. */
+json_t *builds_urls_json(struct http_request *rq,
+    const struct store_build *b);
 
 /* metrics: counters and latency histograms by route, method, status. */
 void metrics_observe(const char *route, const char *method, int status,

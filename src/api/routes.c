@@ -9,6 +9,7 @@
 
 #define R(m, p, h, f, r) { m, p, (const void *)(h), f, r, 0 }
 #define B "/api/builds/:tenantId"
+#define T "/api/tenants/:tenantId"
 
 const struct router_route http_routes[] = {
 	R("GET",  "/healthz", routes_healthz, HTTP_PUBLIC, 0),
@@ -25,6 +26,16 @@ const struct router_route http_routes[] = {
 	    AUTH_ROLES_ADMIN),
 	R("POST", B "/builds/:buildId/retry", routes_build_retry,
 	    HTTP_TENANT, AUTH_ROLES_ADMIN),
+	R("GET",  T "/deployments", routes_deployment_list, HTTP_TENANT,
+	    AUTH_ROLES_ALL),
+	R("POST", T "/deployments/:deploymentId/activate",
+	    routes_deployment_activate, HTTP_TENANT, AUTH_ROLES_ADMIN),
+	R("GET",  T "/domains", routes_domain_list, HTTP_TENANT,
+	    AUTH_ROLES_ADMIN),
+	R("POST", T "/domains", routes_domain_add, HTTP_TENANT,
+	    AUTH_ROLES_ADMIN),
+	R("DELETE", T "/domains/:hostname", routes_domain_remove, HTTP_TENANT,
+	    AUTH_ROLES_ADMIN),
 };
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
 

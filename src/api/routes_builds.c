@@ -179,9 +179,7 @@ builds_detail_json(struct http_request *rq, const struct store_build *b)
 	    store_job_position(rq->srv->store, job.id, &ahead) == STORE_OK)
 		json_object_set_new(json, "queuePosition",
 		    json_integer(ahead));
-	/* Site and deployment URLs arrive with publishing. */
-	json_object_set_new(json, "urls", json_pack("{s:n, s:n}", "site",
-	    "deployment"));
+	json_object_set_new(json, "urls", builds_urls_json(rq, b));
 	return json;
 }
 

@@ -409,9 +409,9 @@ server_sockaddr(const char *listen, struct sockaddr_storage *ss,
 }
 
 struct api_server *
-api_start(const struct config *cfg, struct store *st, struct blob_store *bs,
-    struct queue *q, char *err, size_t errlen)
+api_start(const struct api_deps *deps, char *err, size_t errlen)
 {
+	const struct config *cfg = deps->cfg;
 	struct sockaddr_storage ss;
 	struct api_server *srv;
 	const union MHD_DaemonInfo *info;
@@ -432,9 +432,10 @@ api_start(const struct config *cfg, struct store *st, struct blob_store *bs,
 		return NULL;
 	}
 	srv->cfg = cfg;
-	srv->store = st;
-	srv->blob = bs;
-	srv->queue = q;
+	srv->store = deps->store;
+	srv->blob = deps->blob;
+	srv->queue = deps->queue;
+	srv->deploy = deps->deploy;
 
 	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL,
 	    server_access, srv,

@@ -21,12 +21,14 @@
 
 struct store;
 struct blob_store;
+struct deploy_env;
 
 /* What the pipeline needs; borrowed, outliving the queue. */
 struct build_env {
-	const struct config *cfg;
-	struct store        *store;
-	struct blob_store   *blob;
+	const struct config     *cfg;
+	struct store            *store;
+	struct blob_store       *blob;
+	const struct deploy_env *deploy;  /* step 13 */
 };
 
 /*

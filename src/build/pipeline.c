@@ -41,6 +41,7 @@
 #include "build/nextjs.h"
 #include "build/sandbox.h"
 #include "core/log.h"
+#include "deploy/deploy.h"
 #include "store/store.h"
 
 #define BUILD_LOG_MAX        (4 * 1024 * 1024)
@@ -782,22 +783,48 @@ step_output(struct build_ctx *c)
 	return BUILD_STEP_OK;
 }
 
+static void
+build_deploy_log(void *ctx, const char *fmt, ...)
+{
+	struct build_ctx *c = ctx;
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	build_log_line(&c->log, line, strlen(line));
+}
+
 /*
- * Step 13, publishing, comes with the edge; until then the build ends
- * here, a success, once the worker knows it still holds the job (a
- * worker that lost its lease must not record anything).
+ * Step 13: publish and flip the pointer, then record the success.  A
+ * worker that no longer holds the job (cancelled, or its lease taken
+ * over) publishes nothing.
  */
 static enum build_step_result
-step_finish(struct build_ctx *c)
+step_publish(struct build_ctx *c)
 {
+	struct deploy_result res;
+	char err[WHARF_ERRMSG_MAX];
+	enum deploy_status ds;
+
 	if (store_job_heartbeat(c->env->store, c->run->job.id, c->run->owner,
 	    util_now_ms(), c->env->cfg->job_lease_sec * 1000) != STORE_OK)
 		return build_fail(c, BUILD_STEP_STOP, "the job was cancelled "
 		    "or taken over");
+	ds = deploy_publish(c->env->deploy, c->b, c->output, &res,
+	    build_deploy_log, c, err, sizeof(err));
+	if (ds == DEPLOY_INVALID)
+		return build_fail(c, BUILD_STEP_FAIL, "%s", err);
+	if (ds != DEPLOY_OK)
+		return build_fail(c, BUILD_STEP_RETRY, "%s", err);
 	if (store_build_finish(c->env->store, c->b->id, "success", "", "",
 	    util_now_ms()) != STORE_OK)
 		return build_fail(c, BUILD_STEP_RETRY, "cannot record the "
 		    "build's success");
+	build_log(c, "deployment %s is live at %s", res.deployment.id,
+	    res.site_url);
+	build_log(c, "this build, forever: %s", res.deployment_url);
 	return BUILD_STEP_OK;
 }
 
@@ -818,7 +845,7 @@ static const struct build_step {
 	{ "nextjs",      70, step_nextjs },
 	{ "build",       90, step_build },
 	{ "output",      95, step_output },
-	{ "finish",      100, step_finish },
+	{ "publish",     100, step_publish },
 };
 
 /* Holds the job for WHARF_TEST_JOB_HOLD_MS (tests kill a worker here). */

@@ -20,17 +20,20 @@
 #include "build/sandbox.h"
 #include "cli/cli.h"
 #include "core/log.h"
+#include "deploy/deploy.h"
+#include "edge/edge.h"
 #include "queue/queue.h"
 
 #define SERVE_API     0x1
 #define SERVE_WORKERS 0x2
+#define SERVE_EDGE    0x4
 
 static const char serve_usage[] =
-"usage: wharf serve | wharf api | wharf worker\n"
-"serve runs the API on WHARF_LISTEN and WHARF_WORKERS build workers;\n"
-"api the API alone; worker the build workers alone.  Each runs until\n"
-"SIGINT or SIGTERM.  Configuration comes from the environment; README.md\n"
-"lists every variable.\n";
+"usage: wharf serve | wharf api | wharf worker | wharf edge\n"
+"serve runs the API on WHARF_LISTEN, the edge on WHARF_EDGE_LISTEN and\n"
+"WHARF_WORKERS build workers; api, worker and edge run one role each.\n"
+"Each runs until SIGINT or SIGTERM.  Configuration comes from the\n"
+"environment; README.md lists every variable.\n";
 
 /* Everything a role runs, so that stopping undoes starting. */
 struct serve_parts {
@@ -38,6 +41,8 @@ struct serve_parts {
 	struct store       *store;
 	struct blob_store  *blob;
 	struct build_env    build;
+	struct deploy_env   deploy;
+	struct edge        *edge;
 	struct queue_opts   qopts;
 	char                node[128];
 	struct queue       *queue;
@@ -77,6 +82,7 @@ static void
 serve_stop(struct serve_parts *p)
 {
 	api_stop(p->api);
+	edge_stop(p->edge);
 	if (p->queue != NULL)
 		queue_stop(p->queue);
 	if (p->blob != NULL)
@@ -101,7 +107,8 @@ serve_start_workers(struct serve_parts *p)
 	host[sizeof(host) - 1] = '\0';
 	snprintf(p->node, sizeof(p->node), "%s:%ld", host, (long)getpid());
 
-	p->build = (struct build_env){ &p->cfg, p->store, p->blob };
+	p->build = (struct build_env){ &p->cfg, p->store, p->blob,
+	    &p->deploy };
 	queue_opts_default(&p->qopts);
 	p->qopts.workers = p->cfg.workers;
 	p->qopts.lease_ms = p->cfg.job_lease_sec * 1000;
@@ -112,6 +119,28 @@ serve_start_workers(struct serve_parts *p)
 		return -1;
 	}
 	printf("%d build workers running (WHARF_WORKERS)\n", p->cfg.workers);
+	return 0;
+}
+
+/* The edge, and its in-process view of pointer flips. */
+static int
+serve_start_edge(struct serve_parts *p)
+{
+	char err[WHARF_ERRMSG_MAX], url[300];
+
+	p->edge = edge_start(&p->cfg, p->store, p->blob, err, sizeof(err));
+	if (p->edge == NULL) {
+		cli_error("%s", err);
+		return -1;
+	}
+	p->deploy.on_flip = edge_invalidate;
+	p->deploy.flip_ctx = p->edge;
+	p->deploy.edge_port = edge_port(p->edge);
+	serve_url(p->cfg.edge_listen, edge_port(p->edge), url, sizeof(url));
+	log_info("edge.started", "edge=%s domain=%s", url,
+	    p->cfg.sites_domain);
+	printf("edge listening on %s (sites at http://TENANT.%s:%u/)\n", url,
+	    p->cfg.sites_domain, (unsigned)edge_port(p->edge));
 	return 0;
 }
 
@@ -128,13 +157,18 @@ serve_start(struct serve_parts *p, int roles)
 		cli_error("%s", err);
 		return -1;
 	}
+	p->deploy = (struct deploy_env){ .cfg = &p->cfg, .store = p->store,
+	    .blob = p->blob };
+	if ((roles & SERVE_EDGE) && serve_start_edge(p) != 0)
+		return -1;
 	if ((roles & SERVE_WORKERS) && serve_start_workers(p) != 0)
 		return -1;
 	if (!(roles & SERVE_API))
 		return 0;
 
-	p->api = api_start(&p->cfg, p->store, p->blob, p->queue, err,
-	    sizeof(err));
+	struct api_deps deps = { &p->cfg, p->store, p->blob, p->queue,
+	    &p->deploy };
+	p->api = api_start(&deps, err, sizeof(err));
 	if (p->api == NULL) {
 		cli_error("%s", err);
 		return -1;
@@ -165,7 +199,8 @@ cmd_serve(int argc, char **argv)
 	}
 	roles = strcmp(argv[0], "api") == 0 ? SERVE_API :
 	    strcmp(argv[0], "worker") == 0 ? SERVE_WORKERS :
-	    SERVE_API | SERVE_WORKERS;
+	    strcmp(argv[0], "edge") == 0 ? SERVE_EDGE :
+	    SERVE_API | SERVE_WORKERS | SERVE_EDGE;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);

@@ -12,9 +12,10 @@ static const char main_usage[] =
 "usage: wharf COMMAND [ARGS]\n"
 "\n"
 "Server roles:\n"
-"  serve                          API on WHARF_LISTEN and build workers\n"
+"  serve                          API, edge and build workers, one process\n"
 "  api                            the API alone\n"
 "  worker                         build workers alone (WHARF_WORKERS of them)\n"
+"  edge                           the edge alone, serving sites\n"
 "  migrate                        create or upgrade the database schema\n"
 "\n"
 "Administration:\n"
@@ -38,6 +39,7 @@ static const struct main_cmd main_cmds[] = {
 	{ "serve", cmd_serve },
 	{ "api", cmd_serve },
 	{ "worker", cmd_serve },
+	{ "edge", cmd_serve },
 	{ "migrate", cmd_migrate },
 	{ "user", cmd_user },
 	{ "tenant", cmd_tenant },

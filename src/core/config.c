@@ -347,7 +347,9 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	}
 
 	if (config_load_int(&cfg->http_threads, "WHARF_HTTP_THREADS", 4, 1,
-	    256, err, errlen) != 0)
+	    256, err, errlen) != 0 ||
+	    config_load_int(&cfg->edge_threads, "WHARF_EDGE_THREADS", 0, 0,
+	    64, err, errlen) != 0)
 		return -1;
 
 	if (config_load_jobs(cfg, err, errlen) != 0 ||

@@ -39,6 +39,7 @@ struct config {
 	uint64_t max_upload_size;               /* MAX_UPLOAD_SIZE, bytes */
 	int64_t  token_ttl_sec;                 /* WHARF_TOKEN_TTL */
 	int      http_threads;                  /* WHARF_HTTP_THREADS */
+	int      edge_threads;                  /* WHARF_EDGE_THREADS */
 	int      workers;                       /* WHARF_WORKERS */
 	int64_t  job_lease_sec;                 /* WHARF_JOB_LEASE */
 	uint64_t max_zip_size;                  /* MAX_ZIP_SIZE */
