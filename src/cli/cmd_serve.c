@@ -188,7 +188,7 @@ int
 cmd_serve(int argc, char **argv)
 {
 	struct serve_parts parts = { 0 };
-	int roles, rc = CLI_OK;
+	int roles, sig, rc = CLI_OK;
 	sigset_t set;
 	int64_t t0;
 
@@ -213,7 +213,8 @@ cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	fflush(stdout);
-	log_info("serve.stopping", "signal=%s", strsignal(serve_wait()));
+	sig = serve_wait();
+	log_info("serve.stopping", "signal=%s", strsignal(sig));
 out:
 	t0 = util_mono_ns();
 	serve_stop(&parts);

@@ -659,40 +659,44 @@ rules_redirect_free(struct rules_redirect *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* The capture names of r, by slot: params, "splat", query captures. */
-static size_t
-rules_slot_names(const struct rules_redirect *r, const char **names,
-    size_t *lens)
+/* The capture names of a rule, by slot: params, "splat", query ones. */
+struct rules_slots {
+	const char *name[RULES_CAPTURES_MAX + RULES_QUERY_MAX];
+	size_t      len[RULES_CAPTURES_MAX + RULES_QUERY_MAX];
+	size_t      n;
+};
+
+static void
+rules_slot_add(struct rules_slots *slots, const char *name, size_t len)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < r->from.nparts; i++) {
-		const struct rules_part *part = &r->from.parts[i];
-
-		if (part->kind == RULES_PARAM) {
-			names[n] = part->text;
-			lens[n++] = part->len;
-		}
-	}
-	if (r->from.star < r->from.nparts) {
-		names[n] = "splat";
-		lens[n++] = 5;
-	}
-	for (size_t i = 0; i < r->nquery; i++) {
-		if (r->query[i].slot != RULES_NO_SLOT) {
-			names[n] = r->query[i].value + 1;
-			lens[n++] = strlen(r->query[i].value + 1);
-		}
-	}
-	return n;
+	slots->name[slots->n] = name;
+	slots->len[slots->n++] = len;
 }
 
+static void
+rules_slot_names(const struct rules_redirect *r, struct rules_slots *slots)
+{
+	slots->n = 0;
+	for (size_t i = 0; i < r->from.nparts; i++)
+		if (r->from.parts[i].kind == RULES_PARAM)
+			rules_slot_add(slots, r->from.parts[i].text,
+			    r->from.parts[i].len);
+	if (r->from.star < r->from.nparts)
+		rules_slot_add(slots, "splat", 5);
+	for (size_t i = 0; i < r->nquery; i++)
+		if (r->query[i].slot != RULES_NO_SLOT)
+			rules_slot_add(slots, r->query[i].value + 1,
+			    strlen(r->query[i].value + 1));
+}
+
+/* The slot of name among the first n, or RULES_NO_SLOT. */
 static size_t
-rules_slot_find(const char **names, const size_t *lens, size_t n,
+rules_slot_find(const struct rules_slots *slots, size_t n,
     const char *name, size_t len)
 {
 	for (size_t i = 0; i < n; i++)
-		if (lens[i] == len && memcmp(names[i], name, len) == 0)
+		if (slots->len[i] == len &&
+		    memcmp(slots->name[i], name, len) == 0)
 			return i;
 	return RULES_NO_SLOT;
 }
@@ -701,18 +705,17 @@ rules_slot_find(const char **names, const size_t *lens, size_t n,
 static int
 rules_slots_check(const struct rules_redirect *r, char *why, size_t whylen)
 {
-	const char *names[RULES_CAPTURES_MAX + RULES_QUERY_MAX];
-	size_t lens[RULES_CAPTURES_MAX + RULES_QUERY_MAX];
-	size_t n = rules_slot_names(r, names, lens);
+	struct rules_slots slots;
 
-	if (n > RULES_CAPTURES_MAX)
+	rules_slot_names(r, &slots);
+	if (slots.n > RULES_CAPTURES_MAX)
 		return rules_why(why, whylen, "more than %d captures",
 		    RULES_CAPTURES_MAX);
-	for (size_t i = 1; i < n; i++)
-		if (rules_slot_find(names, lens, i, names[i], lens[i]) !=
+	for (size_t i = 1; i < slots.n; i++)
+		if (rules_slot_find(&slots, i, slots.name[i], slots.len[i]) !=
 		    RULES_NO_SLOT)
 			return rules_why(why, whylen, "':%.*s' is defined "
-			    "twice", (int)lens[i], names[i]);
+			    "twice", (int)slots.len[i], slots.name[i]);
 	return 0;
 }
 
@@ -806,53 +809,62 @@ rules_tpl_literal(struct rules_redirect *r, const char *s, size_t len,
 	return rules_tpl_push(r, RULES_NO_SLOT, out.buf, out.len);
 }
 
+/*
+ * At to[*i], ":name" of a capture: adds the literal text since *lit,
+ * then the capture; moves *i and *lit past the name.
+ */
+static int
+rules_tpl_var(struct rules_redirect *r, const struct rules_slots *slots,
+    size_t *i, size_t *lit, char *buf, size_t buflen, char *why,
+    size_t whylen)
+{
+	const char *name = r->to + *i + 1;
+	size_t len = 0, slot;
+
+	while (rules_name_char((unsigned char)name[len]))
+		len++;
+	slot = rules_slot_find(slots, slots->n, name, len);
+	if (slot == RULES_NO_SLOT)
+		return rules_why(why, whylen, "TO uses ':%.*s', which FROM "
+		    "does not define", (int)len, name);
+	if (rules_tpl_literal(r, r->to + *lit, *i - *lit, buf, buflen) < 0 ||
+	    rules_tpl_push(r, slot, "", 0) < 0)
+		return rules_why(why, whylen, "out of memory");
+	*i = *lit = *i + 1 + len;
+	return 0;
+}
+
 /* Compiles r->to into literal pieces and captures. */
 static int
 rules_tpl_compile(struct rules_redirect *r, char *why, size_t whylen)
 {
-	const char *names[RULES_CAPTURES_MAX + RULES_QUERY_MAX];
-	size_t lens[RULES_CAPTURES_MAX + RULES_QUERY_MAX];
-	size_t n = rules_slot_names(r, names, lens);
-	size_t len = strlen(r->to), lit = 0, i = 0;
+	struct rules_slots slots;
+	size_t len = strlen(r->to), buflen = 3 * len + 1, lit = 0, i = 0;
 	char *buf = NULL;
 	int rc = -1;
 
+	rules_slot_names(r, &slots);
 	if (rules_to_start(r, r->to, &i, why, whylen) < 0)
-		return -1;
+		goto out;
 	r->tpl = calloc(len + 1, sizeof(*r->tpl));
-	buf = malloc(3 * len + 1);
+	buf = malloc(buflen);
 	if (r->tpl == NULL || buf == NULL) {
 		rules_why(why, whylen, "out of memory");
 		goto out;
 	}
 	while (i < len) {
-		size_t end = i + 1, slot;
-
 		if (r->to[i] != ':' ||
-		    !rules_name_start((unsigned char)r->to[i + 1])) {
+		    !rules_name_start((unsigned char)r->to[i + 1]))
 			i++;
-			continue;
-		}
-		while (rules_name_char((unsigned char)r->to[end]))
-			end++;
-		slot = rules_slot_find(names, lens, n, r->to + i + 1,
-		    end - i - 1);
-		if (slot == RULES_NO_SLOT) {
-			rules_why(why, whylen, "TO uses ':%.*s', which FROM "
-			    "does not define", (int)(end - i - 1), r->to + i + 1);
+		else if (rules_tpl_var(r, &slots, &i, &lit, buf, buflen, why,
+		    whylen) < 0)
 			goto out;
-		}
-		if (rules_tpl_literal(r, r->to + lit, i - lit, buf,
-		    3 * len + 1) < 0 || rules_tpl_push(r, slot, "", 0) < 0)
-			goto oom;
-		i = lit = end;
 	}
-	if (rules_tpl_literal(r, r->to + lit, len - lit, buf, 3 * len + 1) < 0)
-		goto oom;
+	if (rules_tpl_literal(r, r->to + lit, len - lit, buf, buflen) < 0) {
+		rules_why(why, whylen, "out of memory");
+		goto out;
+	}
 	rc = 0;
-	goto out;
-oom:
-	rules_why(why, whylen, "out of memory");
 out:
 	free(buf);
 	return rc;
@@ -870,37 +882,38 @@ static int
 rules_redirect_build(struct rules_redirect *r,
     const struct rules_redirect_fields *f, char *why, size_t whylen)
 {
+	int rc = -1;
+
 	memset(r, 0, sizeof(*r));
 	r->status = f->status;
 	r->force = f->force;
 	if (!rules_status_valid(f->status)) {
 		rules_why(why, whylen, "status %d is not one of 200, 301, 302, "
 		    "404", f->status);
-		goto fail;
+		goto out;
 	}
 	if (rules_pattern_compile(&r->from, f->from, true, why, whylen) < 0)
-		goto fail;
+		goto out;
 
 	r->query = calloc(f->nquery + 1, sizeof(*r->query));
 	r->to = strdup(f->to);
 	if (r->query == NULL || r->to == NULL) {
 		rules_why(why, whylen, "out of memory");
-		goto fail;
+		goto out;
 	}
 	for (size_t i = 0; i < f->nquery; i++)
 		if (rules_query_add(r, f->qname[i], f->qvalue[i], why,
 		    whylen) < 0)
-			goto fail;
-	if (rules_slots_check(r, why, whylen) < 0)
-		goto fail;
-
-	if (rules_tpl_compile(r, why, whylen) < 0)
-		goto fail;
+			goto out;
+	if (rules_slots_check(r, why, whylen) < 0 ||
+	    rules_tpl_compile(r, why, whylen) < 0)
+		goto out;
 	r->to_query = strchr(r->to, '?') != NULL;
-	return 0;
-fail:
-	rules_redirect_free(r);
-	return -1;
+	rc = 0;
+out:
+	if (rc < 0)
+		rules_redirect_free(r);
+	return rc;
 }
 
 static int
@@ -1838,26 +1851,32 @@ static json_t *
 rules_redirect_json(const struct rules_redirect *r)
 {
 	json_t *obj = json_object(), *query = json_array();
+	bool ok = false;
 
+	if (obj == NULL) {
+		json_decref(query);
+		return NULL;
+	}
 	/* obj takes query over at once, even on failure. */
-	if (obj == NULL || rules_json_set(obj, "query", query) < 0)
-		goto fail;
+	if (rules_json_set(obj, "query", query) < 0)
+		goto out;
 	for (size_t i = 0; i < r->nquery; i++)
 		if (rules_json_pair(query, r->query[i].name,
 		    r->query[i].value) < 0)
-			goto fail;
+			goto out;
 	if (rules_json_set(obj, "line", json_integer(r->line)) < 0 ||
 	    rules_json_set(obj, "from", json_string(r->from.source)) < 0 ||
 	    rules_json_set(obj, "to", json_string(r->to)) < 0 ||
 	    rules_json_set(obj, "status", json_integer(r->status)) < 0 ||
 	    rules_json_set(obj, "force", json_boolean(r->force)) < 0)
-		goto fail;
+		goto out;
+	ok = true;
+out:
+	if (!ok) {
+		json_decref(obj);
+		obj = NULL;
+	}
 	return obj;
-fail:
-	if (obj == NULL)
-		json_decref(query);
-	json_decref(obj);
-	return NULL;
 }
 
 json_t *
@@ -1970,7 +1989,7 @@ rules_redirects_from_json(const json_t *json, struct rules_redirects **out,
 	int rc = -1;
 
 	*out = NULL;
-	if (!json_is_array(json)) {
+	if (json != NULL && !json_is_array(json)) {
 		rules_why(why, sizeof(why), "not an array");
 		goto out;
 	}
@@ -2006,23 +2025,29 @@ static json_t *
 rules_hblock_json(const struct rules_hblock *b)
 {
 	json_t *obj = json_object(), *values = json_array();
+	bool ok = false;
 
+	if (obj == NULL) {
+		json_decref(values);
+		return NULL;
+	}
 	/* obj takes values over at once, even on failure. */
-	if (obj == NULL || rules_json_set(obj, "values", values) < 0)
-		goto fail;
+	if (rules_json_set(obj, "values", values) < 0)
+		goto out;
 	for (size_t i = 0; i < b->nfields; i++)
 		if (rules_json_pair(values, b->fields[i].name,
 		    b->fields[i].value) < 0)
-			goto fail;
+			goto out;
 	if (rules_json_set(obj, "line", json_integer(b->line)) < 0 ||
 	    rules_json_set(obj, "for", json_string(b->pattern.source)) < 0)
-		goto fail;
+		goto out;
+	ok = true;
+out:
+	if (!ok) {
+		json_decref(obj);
+		obj = NULL;
+	}
 	return obj;
-fail:
-	if (obj == NULL)
-		json_decref(values);
-	json_decref(obj);
-	return NULL;
 }
 
 json_t *
@@ -2085,7 +2110,7 @@ rules_headers_from_json(const json_t *json, struct rules_headers **out,
 	int rc = -1;
 
 	*out = NULL;
-	if (!json_is_array(json)) {
+	if (json != NULL && !json_is_array(json)) {
 		rules_why(why, sizeof(why), "not an array");
 		goto out;
 	}

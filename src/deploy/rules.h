@@ -168,8 +168,9 @@ json_t *rules_redirects_to_json(const struct rules_redirects *rules);
 /*
  * Rules from rules_redirects_to_json's array, checked as the parser
  * checks them (the file syntax is not read again, each pattern and
- * target is compiled).  json is only read.  Returns 0 with *out new
- * (free with rules_redirects_free), or -1 with err set.
+ * target is compiled).  json NULL (a manifest without the key) gives
+ * no rules.  json is only read.  Returns 0 with *out new (free with
+ * rules_redirects_free), or -1 with err set.
  */
 int rules_redirects_from_json(const json_t *json,
     struct rules_redirects **out, char *err, size_t errlen);

@@ -57,6 +57,10 @@
 #define EDGE_DATE_LEN           37      /* "Date: ...GMT\r\n" */
 #define EDGE_REFUSE_READS       4       /* drained before a refusal */
 
+/* Date, "Content-Length: " + 20 digits, "Connection: keep-alive", end. */
+_Static_assert(EDGE_DATE_LEN + 38 + 24 + 2 <= EDGE_SERVER_HEADERS_MAX,
+    "room for the server's headers");
+
 enum edge_state {
 	EDGE_READING = 0,
 	EDGE_WRITING,
@@ -202,6 +206,14 @@ edge_stats_add(struct edge_stats *out, const struct edge_counters *c)
 /* Clocks: one reading per wakeup, the Date header once a second. */
 
 static char *
+edge_put(char *p, const char *s, size_t len)
+{
+	memcpy(p, s, len);
+	return p + len;
+}
+
+/* Two decimal digits of v. */
+static char *
 edge_put2(char *p, int v)
 {
 	*p++ = (char)('0' + v / 10 % 10);
@@ -209,8 +221,10 @@ edge_put2(char *p, int v)
 	return p;
 }
 
-/* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n", by hand: strftime's
- * names follow the locale. */
+/*
+ * "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n", by hand: strftime's
+ * names follow the locale.
+ */
 static void
 edge_date_format(char out[EDGE_DATE_LEN + 1], time_t sec)
 {
@@ -225,25 +239,15 @@ edge_date_format(char out[EDGE_DATE_LEN + 1], time_t sec)
 
 	gmtime_r(&sec, &tm);
 	year = tm.tm_year + 1900;
-	p = memcpy(out, "Date: ", 6);
-	p += 6;
-	p = memcpy(p, days[tm.tm_wday % 7], 3);
-	p += 3;
-	*p++ = ',';
-	*p++ = ' ';
-	p = edge_put2(p, tm.tm_mday);
-	*p++ = ' ';
-	p = memcpy(p, months[tm.tm_mon % 12], 3);
-	p += 3;
-	*p++ = ' ';
-	p = edge_put2(edge_put2(p, year / 100), year);
-	*p++ = ' ';
-	p = edge_put2(p, tm.tm_hour);
-	*p++ = ':';
-	p = edge_put2(p, tm.tm_min);
-	*p++ = ':';
-	p = edge_put2(p, tm.tm_sec);
-	memcpy(p, " GMT\r\n", 7);
+	p = edge_put(out, "Date: ", 6);
+	p = edge_put(p, days[tm.tm_wday % 7], 3);
+	p = edge_put2(edge_put(p, ", ", 2), tm.tm_mday);
+	p = edge_put(edge_put(p, " ", 1), months[tm.tm_mon % 12], 3);
+	p = edge_put2(edge_put2(edge_put(p, " ", 1), year / 100), year);
+	p = edge_put2(edge_put(p, " ", 1), tm.tm_hour);
+	p = edge_put2(edge_put(p, ":", 1), tm.tm_min);
+	p = edge_put2(edge_put(p, ":", 1), tm.tm_sec);
+	edge_put(p, " GMT\r\n", 6);
 	out[EDGE_DATE_LEN] = '\0';
 }
 
@@ -784,13 +788,6 @@ edge_reason(int status)
 }
 
 static char *
-edge_put(char *p, const char *s, size_t len)
-{
-	memcpy(p, s, len);
-	return p + len;
-}
-
-static char *
 edge_put_u64(char *p, uint64_t n)
 {
 	char digits[20];
@@ -833,6 +830,30 @@ edge_response_reset(struct edge_conn *c)
 }
 
 /*
+ * Date, Content-Length, Connection and the empty line, after the
+ * handler's headers.  Returns the end of the head in out[].
+ */
+static size_t
+edge_server_headers(struct edge_thread *t, struct edge_conn *c,
+    bool bodiless, int minor)
+{
+	char *p = c->resp.hdr + c->resp.hdr_len;
+
+	p = edge_put(p, t->date, EDGE_DATE_LEN);
+	if (!bodiless) {
+		p = edge_put(p, "Content-Length: ", 16);
+		p = edge_put_u64(p, c->resp.len);
+		p = edge_put(p, "\r\n", 2);
+	}
+	if (!c->keep_alive)
+		p = edge_put(p, "Connection: close\r\n", 19);
+	else if (minor == 0)
+		p = edge_put(p, "Connection: keep-alive\r\n", 24);
+	p = edge_put(p, "\r\n", 2);
+	return (size_t)(p - c->out);
+}
+
+/*
  * Turns the handler's answer into the bytes to send: status line and
  * the server's headers around the handler's ones, and how much body.
  * head_only: the request was HEAD.
@@ -843,7 +864,6 @@ edge_response_finish(struct edge_thread *t, struct edge_conn *c,
 {
 	struct edge_response *resp = &c->resp;
 	bool bodiless;
-	char *p;
 
 	if (resp->status < 200 || resp->status > 599 || resp->overflow) {
 		resp->status = 500;
@@ -859,21 +879,8 @@ edge_response_finish(struct edge_thread *t, struct edge_conn *c,
 	if (resp->close)
 		c->keep_alive = false;
 
-	p = resp->hdr + resp->hdr_len;
-	p = edge_put(p, t->date, EDGE_DATE_LEN);
-	if (!bodiless) {
-		p = edge_put(p, "Content-Length: ", 16);
-		p = edge_put_u64(p, resp->len);
-		p = edge_put(p, "\r\n", 2);
-	}
-	if (!c->keep_alive)
-		p = edge_put(p, "Connection: close\r\n", 19);
-	else if (minor == 0)
-		p = edge_put(p, "Connection: keep-alive\r\n", 24);
-	p = edge_put(p, "\r\n", 2);
-
+	c->out_end = edge_server_headers(t, c, bodiless, minor);
 	c->out_off = edge_status_line(c, resp->status);
-	c->out_end = (size_t)(p - c->out);
 
 	edge_count(&t->counters.requests, 1);
 	if (resp->status >= 500)
@@ -902,6 +909,42 @@ edge_respond_error(struct edge_thread *t, struct edge_conn *c, int status)
 /* Writing */
 
 /*
+ * The unsent head and memory body in one sendmsg; MSG_MORE when file
+ * bytes follow.  *want: the bytes offered.
+ */
+static ssize_t
+edge_send_iov(struct edge_conn *c, bool mem, bool file, size_t *want)
+{
+	struct iovec iov[2];
+	struct msghdr msg = { .msg_iov = iov };
+
+	*want = 0;
+	if (c->out_off < c->out_end) {
+		iov[msg.msg_iovlen].iov_base = c->out + c->out_off;
+		iov[msg.msg_iovlen++].iov_len = c->out_end - c->out_off;
+		*want += c->out_end - c->out_off;
+	}
+	if (mem) {
+		iov[msg.msg_iovlen].iov_base = (char *)c->resp.mem +
+		    (c->resp.len - c->body_left);
+		iov[msg.msg_iovlen++].iov_len = c->body_left;
+		*want += c->body_left;
+	}
+	return sendmsg(c->fd, &msg, MSG_NOSIGNAL | (file ? MSG_MORE : 0));
+}
+
+/* n bytes went out: the head's first, then the body's. */
+static void
+edge_sent(struct edge_conn *c, size_t n)
+{
+	size_t head = c->out_end - c->out_off;
+	size_t used = n < head ? n : head;
+
+	c->out_off += used;
+	c->body_left -= n - used;
+}
+
+/*
  * Sends what is pending: head, then body.  Returns 1 when the response
  * is out, 0 when the socket is full (wait for EPOLLOUT), -1 when the
  * connection is lost.
@@ -912,30 +955,14 @@ edge_flush(struct edge_thread *t, struct edge_conn *c)
 	struct edge_response *resp = &c->resp;
 
 	for (;;) {
+		bool head = c->out_off < c->out_end;
 		bool mem = resp->body == EDGE_BODY_MEM && c->body_left > 0;
 		bool file = resp->body == EDGE_BODY_FILE && c->body_left > 0;
 		size_t want;
 		ssize_t n;
 
-		if (c->out_off < c->out_end || mem) {
-			struct iovec iov[2];
-			struct msghdr msg = { .msg_iov = iov };
-
-			if (c->out_off < c->out_end) {
-				iov[msg.msg_iovlen].iov_base =
-				    c->out + c->out_off;
-				iov[msg.msg_iovlen++].iov_len =
-				    c->out_end - c->out_off;
-			}
-			if (mem) {
-				iov[msg.msg_iovlen].iov_base = (char *)
-				    resp->mem + (resp->len - c->body_left);
-				iov[msg.msg_iovlen++].iov_len = c->body_left;
-			}
-			want = iov[0].iov_len +
-			    (msg.msg_iovlen > 1 ? iov[1].iov_len : 0);
-			n = sendmsg(c->fd, &msg, MSG_NOSIGNAL |
-			    (file ? MSG_MORE : 0));
+		if (head || mem) {
+			n = edge_send_iov(c, mem, file, &want);
 		} else if (file) {
 			want = c->body_left < EDGE_SENDFILE_CHUNK ?
 			    c->body_left : EDGE_SENDFILE_CHUNK;
@@ -953,15 +980,7 @@ edge_flush(struct edge_thread *t, struct edge_conn *c)
 		}
 		edge_count(&t->counters.bytes_out, (uint64_t)n);
 		edge_list_touch(t, &t->idle, c);
-		if (!file || c->out_off < c->out_end) {
-			size_t head = c->out_end - c->out_off;
-			size_t used = (size_t)n < head ? (size_t)n : head;
-
-			c->out_off += used;
-			c->body_left -= (size_t)n - used;
-		} else {
-			c->body_left -= (size_t)n;
-		}
+		edge_sent(c, (size_t)n);
 		if ((size_t)n < want)
 			return 0;       /* the socket buffer is full */
 	}
@@ -1320,8 +1339,10 @@ edge_accept(struct edge_thread *t)
 		case EPERM:
 			continue;
 		default:
-			/* EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending
-			 * connection keeps the socket readable; wait. */
+			/*
+			 * EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending
+			 * connection keeps the socket readable; wait.
+			 */
 			edge_accept_pause(t);
 			return;
 		}

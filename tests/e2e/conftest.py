@@ -148,3 +148,10 @@ def pytest_runtest_makereport(item, call):
         rep.sections.append(("wharf %s log (%s, %s)"
                              % (srv.command, srv.base_url, srv.log_path),
                              log))
+
+
+def pytest_configure(config):
+    # Tests that take minutes (a real npm install); they run by default.
+    config.addinivalue_line(
+        "markers", "slow: takes minutes (downloads from the npm registry); "
+        "deselect with -m 'not slow'")

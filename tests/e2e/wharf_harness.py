@@ -39,6 +39,8 @@ WHARF_VARS_PREFIX = "WHARF_"
 WHARF_PLAIN_VARS = ("JWT_SECRET", "MAX_UPLOAD_SIZE", "MAX_ZIP_SIZE")
 
 LISTEN_RE = re.compile(r"api listening on http://127\.0\.0\.1:(\d+)")
+# What `wharf serve` and `wharf edge` print once the edge listens.
+EDGE_RE = re.compile(r"edge listening on http://127\.0\.0\.1:(\d+)")
 # What `wharf worker` prints once its workers run.
 WORKERS_RE = re.compile(r"build workers running")
 START_TIMEOUT = 15
@@ -117,6 +119,9 @@ class WharfServer:
         self.log_path = self.data_dir.parent / name
         self.proc = None
         self.base_url = None
+        # The edge's URL ("serve" and "edge"), from its stdout line.
+        self.edge_url = None
+        self.edge_port = None
         self.stdout_lines = []
         self._lines = queue.Queue()
         self._log_file = None
@@ -135,7 +140,8 @@ class WharfServer:
         self._reader.start()
         LIVE_SERVERS.append(self)
 
-        ready = WORKERS_RE if self.command == "worker" else LISTEN_RE
+        ready = {"worker": WORKERS_RE, "edge": EDGE_RE}.get(self.command,
+                                                          LISTEN_RE)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             left = deadline - time.monotonic()
@@ -153,6 +159,10 @@ class WharfServer:
             if line is None:
                 self._abort("wharf %s closed stdout before it was ready"
                             % self.command)
+            e = EDGE_RE.search(line)
+            if e:
+                self.edge_port = int(e.group(1))
+                self.edge_url = "http://127.0.0.1:%d" % self.edge_port
             m = ready.search(line)
             if m:
                 if ready is LISTEN_RE:
@@ -587,7 +597,7 @@ def upload(server, tenant, token, zip_bytes=None, filename="site.zip",
     headers = auth(token)
     headers["Content-Type"] = ctype
     return server.post("/api/builds/%s" % tenant, data=body,
-                       headers=headers, timeout=60)
+                       headers=headers, timeout=30)
 
 
 def upload_ok(server, member, zip_bytes=None, **kw):
@@ -805,3 +815,171 @@ def raw_request(base_url, head, body_chunks, timeout=60):
     if m:
         ans.status = int(m.group(1))
     return ans
+
+
+# -- publishing and the edge -------------------------------------------------
+
+SITES_DOMAIN = "localhost"      # WHARF_SITES_DOMAIN's default
+
+
+def site_host(tenant, domain=SITES_DOMAIN):
+    """The Host of a tenant's current deployment."""
+    return "%s.%s" % (tenant, domain)
+
+
+def deployment_host(build_id, tenant, domain=SITES_DOMAIN):
+    """The Host of one deployment forever (immutable URL)."""
+    return "%s--%s.%s" % (build_id, tenant, domain)
+
+
+def edge_request(server, host, path="/", method="GET", headers=None, **kw):
+    """One request to the server's edge with Host: host, on a fresh
+    session without proxies and without following redirects.  headers
+    entries override requests' defaults (None removes one: pass
+    {"Accept-Encoding": None} to send none)."""
+    assert server.edge_url, "the server printed no edge line"
+    h = {"Host": host}
+    h.update(headers or {})
+    with requests.Session() as s:
+        s.trust_env = False
+        kw.setdefault("timeout", 30)
+        kw.setdefault("allow_redirects", False)
+        return s.request(method, server.edge_url + path, headers=h, **kw)
+
+
+class RawResponse:
+    """What edge_raw read: status, reason, headers (lowercase name ->
+    list of values), body (bytes after the head), raw (all bytes)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        head, sep, self.body = raw.partition(b"\r\n\r\n")
+        self.status = None
+        self.reason = ""
+        self.headers = {}
+        if not sep:
+            self.body = b""
+        lines = head.decode("latin-1").split("\r\n")
+        m = re.match(r"HTTP/1\.[01] (\d{3}) ?(.*)$", lines[0]) \
+            if lines and lines[0] else None
+        if m:
+            self.status = int(m.group(1))
+            self.reason = m.group(2)
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.headers.setdefault(name.strip().lower(), []).append(
+                value.strip())
+
+    def header(self, name):
+        """The one value of header name (None when absent)."""
+        values = self.headers.get(name.lower())
+        if not values:
+            return None
+        assert len(values) == 1, "%s repeated: %r" % (name, values)
+        return values[0]
+
+    def __repr__(self):
+        return "RawResponse(status=%r, headers=%r, body=%r)" % (
+            self.status, self.headers, self.body[:600])
+
+
+def edge_raw(server, request_bytes, timeout=30):
+    """Sends request_bytes as they are (a request that asks for
+    Connection: close) to the edge and reads until it closes; returns a
+    RawResponse.  For request targets that clients would normalise."""
+    sock = socket.create_connection(("127.0.0.1", server.edge_port),
+                                    timeout=timeout)
+    chunks = []
+    try:
+        sock.sendall(request_bytes)
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        sock.close()
+    return RawResponse(b"".join(chunks))
+
+
+def edge_raw_get(server, host, target, method="GET", headers=None):
+    """edge_raw with a request line "METHOD target HTTP/1.1" (target a
+    str sent as latin-1, or bytes), Host and Connection: close."""
+    if isinstance(target, str):
+        target = target.encode("latin-1")
+    head = method.encode() + b" " + target + b" HTTP/1.1\r\n"
+    head += b"Host: " + host.encode() + b"\r\n"
+    for name, value in (headers or {}).items():
+        head += ("%s: %s\r\n" % (name, value)).encode("latin-1")
+    head += b"Connection: close\r\n\r\n"
+    return edge_raw(server, head)
+
+
+def wait_until(fn, timeout, what, interval=0.05):
+    """Calls fn until it returns a true value, which is returned; fails
+    with what (and fn's last value) after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not within %s s; last: %r"
+                                 % (what, timeout, last))
+        time.sleep(interval)
+
+
+def deploy_files(server, member, files, timeout=60):
+    """Uploads a ZIP of files ({name: content}) as member, waits for
+    its build to succeed and returns the build (with its urls)."""
+    data = upload_ok(server, member, make_zip(files))
+    build = wait_build(server, member, data["build"]["id"], FINISHED,
+                       timeout=timeout)
+    assert build["status"] == "success", json.dumps(build, indent=1)
+    return build
+
+
+def list_deployments(server, member, tenant=None, **query):
+    """data of GET /api/tenants/<t>/deployments; asserts 200."""
+    resp = server.get("/api/tenants/%s/deployments"
+                      % (tenant or member.tenant),
+                      headers=member.bearer(), params=query)
+    body = assert_json(resp, 200)
+    assert body.get("success") is True, show(resp)
+    return body["data"]
+
+
+def activate(server, member, deployment_id, tenant=None):
+    """POST .../deployments/<id>/activate; the response."""
+    return server.post("/api/tenants/%s/deployments/%s/activate"
+                       % (tenant or member.tenant, deployment_id),
+                       headers=member.bearer())
+
+
+def deployment_of_build(server, member, build_id, tenant=None):
+    """The deployment (list entry) of build_id, from the first page."""
+    data = list_deployments(server, member, tenant, limit=100)
+    found = [d for d in data["deployments"] if d["buildId"] == build_id]
+    assert len(found) == 1, (build_id, data)
+    return found[0]
+
+
+def read_blob_json(data_dir, key):
+    return json.loads(blob_path(data_dir, key).read_text())
+
+
+def object_files(data_dir, tenant):
+    """Content-addressed objects of a tenant, without the .gz and .br
+    variants."""
+    return [f for f in files_under(data_dir, "tenants/%s/objects" % tenant)
+            if not f.endswith((".gz", ".br"))]
+
+
+def sha256_hex(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return hashlib.sha256(data).hexdigest()

@@ -548,6 +548,16 @@ test_empty_and_null(void **state)
 	json_decref(json);
 	rules_redirects_free(r);
 
+	/* A manifest without the key: no rules. */
+	assert_int_equal(rules_redirects_from_json(NULL, &r, err,
+	    sizeof(err)), 0);
+	assert_int_equal(rules_redirects_count(r), 0);
+	rules_redirects_free(r);
+	assert_int_equal(rules_headers_from_json(NULL, &h, err, sizeof(err)),
+	    0);
+	assert_int_equal(rules_headers_count(h), 0);
+	rules_headers_free(h);
+
 	assert_int_equal(rules_redirect_match(NULL, "/", NULL, target,
 	    sizeof(target), &status, &force), 0);
 	assert_int_equal(rules_headers_match(NULL, "/", &list), 0);
