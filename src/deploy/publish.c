@@ -30,8 +30,8 @@
 #include "deploy/mime.h"
 #include "deploy/rules.h"
 
-#define PUBLISH_GZIP_LEVEL 9
-#define PUBLISH_BR_QUALITY 9
+#define PUBLISH_GZIP_LEVEL 6
+#define PUBLISH_BR_QUALITY 5
 #define PUBLISH_DEPTH_MAX  32
 
 struct publish_file {
