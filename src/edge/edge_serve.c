@@ -193,19 +193,49 @@ edge_body(struct edge *e, struct edge_response *resp, const char *key,
 	return 0;
 }
 
-static void
-edge_add_rules_headers(const struct edge_manifest *m, const char *path,
-    struct edge_response *resp)
+/* The value _headers gives name for this path, or NULL. */
+static const char *
+edge_rules_value(const struct rules_header_list *list, const char *name)
 {
-	struct rules_header_list list = { 0 };
+	for (size_t i = 0; i < list->count; i++)
+		if (strcasecmp(list->fields[i].name, name) == 0)
+			return list->fields[i].value;
+	return NULL;
+}
 
-	if (m->headers == NULL || rules_headers_match(m->headers, path,
-	    &list) != 0)
-		return;
-	for (size_t i = 0; i < list.count; i++)
-		edge_response_header(resp, list.fields[i].name,
-		    list.fields[i].value);
-	rules_header_list_free(&list);
+/*
+ * The headers of the response: ours, where _headers may replace
+ * Content-Type and Cache-Control and extend Vary, then the rest of
+ * _headers.
+ */
+static void
+edge_headers(struct edge_response *resp, const struct rules_header_list *list,
+    const char *type, const char *cache, bool vary)
+{
+	const char *v;
+	char joined[512];
+
+	v = edge_rules_value(list, "Content-Type");
+	edge_response_header(resp, "Content-Type", v ? v : type);
+	v = edge_rules_value(list, "Cache-Control");
+	edge_response_header(resp, "Cache-Control", v ? v : cache);
+	edge_response_header(resp, "X-Content-Type-Options", "nosniff");
+	v = edge_rules_value(list, "Vary");
+	if (v != NULL && vary) {
+		snprintf(joined, sizeof(joined), "%s, Accept-Encoding", v);
+		edge_response_header(resp, "Vary", joined);
+	} else if (v != NULL || vary)
+		edge_response_header(resp, "Vary", v ? v : "Accept-Encoding");
+	for (size_t i = 0; i < list->count; i++) {
+		const char *name = list->fields[i].name;
+
+		if (strcasecmp(name, "Content-Type") != 0 &&
+		    strcasecmp(name, "Cache-Control") != 0 &&
+		    strcasecmp(name, "Vary") != 0 &&
+		    strcasecmp(name, "X-Content-Type-Options") != 0)
+			edge_response_header(resp, name,
+			    list->fields[i].value);
+	}
 }
 
 static const char *
@@ -226,6 +256,7 @@ edge_send(struct edge *e, const struct edge_request *req,
 	const char *range = edge_header(req, "Range");
 	unsigned avail = (f->br ? EDGE_ENC_BR : 0) |
 	    (f->gzip ? EDGE_ENC_GZIP : 0);
+	struct rules_header_list list = { 0 };
 	char key[BLOB_KEY_MAX], etag[80], crange[96];
 	uint64_t size = f->size, start = 0, len;
 	int enc = EDGE_ENC_IDENTITY, status = hit->status;
@@ -245,16 +276,16 @@ edge_send(struct edge *e, const struct edge_request *req,
 	    enc == EDGE_ENC_BR ? "-br" : enc == EDGE_ENC_GZIP ? "-gz" : "");
 	len = size;
 
-	edge_response_header(resp, "Content-Type", f->type);
-	edge_response_header(resp, "X-Content-Type-Options", "nosniff");
-	edge_response_header(resp, "Cache-Control", status == 200 ?
-	    edge_cache_control(path, edge_is_html(f)) : "no-cache");
-	if (avail)
-		edge_response_header(resp, "Vary", "Accept-Encoding");
+	if (hit->m->headers == NULL ||
+	    rules_headers_match(hit->m->headers, path, &list) != 0)
+		list.count = 0;
+	edge_headers(resp, &list, f->type, status == 200 ?
+	    edge_cache_control(path, edge_is_html(f)) : "no-cache",
+	    avail != 0);
+	rules_header_list_free(&list);
 	if (enc != EDGE_ENC_IDENTITY)
 		edge_response_header(resp, "Content-Encoding",
 		    enc == EDGE_ENC_BR ? "br" : "gzip");
-	edge_add_rules_headers(hit->m, path, resp);
 	if (status != 200) {
 		edge_response_status(resp, status);
 		goto body;
