@@ -7,7 +7,7 @@ set -eu
 PKGS="gcc make meson ninja-build pkg-config
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcrypt-dev
 libarchive-dev libarchive-tools zlib1g-dev libbrotli-dev
-libcmocka-dev python3 python3-pytest python3-requests
+libcurl4-openssl-dev libcmocka-dev python3 python3-pytest python3-requests
 ca-certificates media-types bubblewrap"
 
 missing=""

@@ -32,5 +32,6 @@ int cmd_tenant(int argc, char **argv);
 int cmd_member(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_deploy(int argc, char **argv);
 
 #endif

@@ -26,6 +26,9 @@ static const char main_usage[] =
 "  member remove TENANT EMAIL     deactivate a membership\n"
 "  token EMAIL [--ttl DURATION]   print an API token (JWT) for EMAIL\n"
 "\n"
+"Client:\n"
+"  deploy PATH --tenant SLUG      upload a site and follow its build\n"
+"\n"
 "Run `wharf COMMAND --help` for one command.  Configuration comes from\n"
 "the environment (WHARF_DATA_DIR, WHARF_DB, WHARF_LISTEN, JWT_SECRET...);\n"
 "README.md lists every variable.\n";
@@ -45,6 +48,7 @@ static const struct main_cmd main_cmds[] = {
 	{ "tenant", cmd_tenant },
 	{ "member", cmd_member },
 	{ "token", cmd_token },
+	{ "deploy", cmd_deploy },
 };
 
 void
