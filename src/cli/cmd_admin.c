@@ -196,6 +196,16 @@ cmd_user(int argc, char **argv)
 	return rc;
 }
 
+static unsigned
+admin_edge_port(const struct config *cfg)
+{
+	char host[256];
+	uint16_t port = 0;
+
+	config_parse_listen(cfg->edge_listen, host, sizeof(host), &port);
+	return port;
+}
+
 int
 cmd_tenant(int argc, char **argv)
 {
@@ -225,8 +235,9 @@ cmd_tenant(int argc, char **argv)
 		return CLI_FAIL;
 	switch (store_tenant_add(st, slug, name, &tenant)) {
 	case STORE_OK:
-		printf("tenant %s added; its sites will be served at "
-		    "http://%s.%s\n", slug, slug, cfg.sites_domain);
+		printf("tenant %s added; its site will be served at "
+		    "http://%s.%s:%u/\n", slug, slug, cfg.sites_domain,
+		    admin_edge_port(&cfg));
 		rc = CLI_OK;
 		break;
 	case STORE_CONFLICT:

@@ -920,7 +920,8 @@ def edge_raw_get(server, host, target, method="GET", headers=None):
 
 def wait_until(fn, timeout, what, interval=0.05):
     """Calls fn until it returns a true value, which is returned; fails
-    with what (and fn's last value) after timeout seconds."""
+    with what (and fn's last value) after timeout seconds.  (A requests
+    Response is false when its status is 4xx or 5xx: wrap it.)"""
     deadline = time.monotonic() + timeout
     last = None
     while True:
