@@ -29,6 +29,7 @@ struct queue;
 #define HTTP_HEADER_MEM     (32 * 1024)   /* per-connection header pool */
 #define HTTP_CONN_TIMEOUT   60            /* seconds idle */
 #define HTTP_REQ_ID_LEN     16
+#define HTTP_DISCARD_MAX    (64u << 20)   /* refused body read on, then close */
 
 /* Route flags. */
 #define HTTP_PUBLIC   0x0u      /* no authentication */
@@ -42,14 +43,15 @@ struct http_request;
  * A route whose body is too large to gather (uploads) is served by
  * stream ops instead of a handler.  Authentication and authorization
  * run before begin, on the request's headers, so a refused upload is
- * never read.  begin, data and end may reply; once a reply is queued
- * the rest of the body is discarded.  end must reply if nothing else
- * did.  cleanup runs when the request is over, whatever happened, and
- * frees rq->stream.
+ * never read.  begin may reply (the body is then never read); data must
+ * not (libmicrohttpd cannot answer in the middle of a body): it records
+ * a refusal, reads on, and returns -1 to close the connection when
+ * there is too much to read; end must reply.  cleanup runs when the
+ * request is over, whatever happened, and frees rq->stream.
  */
 struct http_stream_ops {
 	void (*begin)(struct http_request *rq);
-	void (*data)(struct http_request *rq, const char *buf, size_t len);
+	int  (*data)(struct http_request *rq, const char *buf, size_t len);
 	void (*end)(struct http_request *rq);
 	void (*cleanup)(struct http_request *rq);
 };
@@ -80,6 +82,8 @@ struct http_request {
 	bool                   body_too_large;
 
 	int                    status;  /* 0 until a reply is queued */
+	bool                   broken;  /* no reply could be queued */
+	uint64_t               discarded; /* body bytes read and dropped */
 	void                  *stream;  /* state of stream ops */
 	bool                   streaming; /* begin was called */
 

@@ -320,17 +320,27 @@ upload_begin(struct http_request *rq)
 		    "multipart/form-data with the file in the field 'file'");
 }
 
-static void
+/*
+ * A chunk of the body.  After a refusal the rest is read and dropped
+ * (the answer goes at the end: see http.h), up to HTTP_DISCARD_MAX.
+ */
+static int
 upload_data(struct http_request *rq, const char *buf, size_t len)
 {
 	struct upload *up = rq->stream;
 
-	if (MHD_post_process(up->pp, buf, len) == MHD_YES && up->status == 0)
-		return;
-	if (up->status == 0)
+	if (up->status != 0) {
+		rq->discarded += len;
+		return rq->discarded > HTTP_DISCARD_MAX ? -1 : 0;
+	}
+	if (MHD_post_process(up->pp, buf, len) != MHD_YES && up->status == 0)
 		upload_refuse(up, 400, "Invalid upload", "The multipart body "
 		    "could not be parsed");
-	upload_reply_refusal(rq, up);
+	if (up->status != 0 && up->writer != NULL) {
+		blob_writer_abort(up->writer);  /* the temp file goes now */
+		up->writer = NULL;
+	}
+	return 0;
 }
 
 /* true when the variable name and value may reach a build. */

@@ -40,11 +40,14 @@ server_queue(struct http_request *rq, int status, struct MHD_Response *resp)
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED && rq->allow[0] != '\0')
 		MHD_add_response_header(resp, "Allow", rq->allow);
-	if (MHD_queue_response(rq->conn, (unsigned)status, resp) != MHD_YES)
+	if (MHD_queue_response(rq->conn, (unsigned)status, resp) == MHD_YES)
+		rq->status = status;
+	else {
 		log_warnx("http.queue_failed", "req=%s status=%d", rq->id,
 		    status);
+		rq->broken = true;
+	}
 	MHD_destroy_response(resp);
-	rq->status = status;
 }
 
 void
@@ -56,7 +59,7 @@ http_reply_text(struct http_request *rq, int status,
 	resp = MHD_create_response_from_buffer(len, (void *)body,
 	    MHD_RESPMEM_MUST_COPY);
 	if (resp == NULL) {
-		rq->status = 500;
+		rq->broken = true;
 		return;
 	}
 	MHD_add_response_header(resp, "Content-Type", content_type);
@@ -72,14 +75,14 @@ http_reply_json(struct http_request *rq, int status, json_t *json)
 	text = json_dumps(json, JSON_COMPACT);
 	json_decref(json);
 	if (text == NULL) {
-		rq->status = 500;
+		rq->broken = true;
 		return;
 	}
 	resp = MHD_create_response_from_buffer(strlen(text), text,
 	    MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(text);
-		rq->status = 500;
+		rq->broken = true;
 		return;
 	}
 	MHD_add_response_header(resp, "Content-Type",
@@ -190,6 +193,7 @@ server_body(struct http_request *rq, const char *data, size_t len)
 		max = rq->match.route->max_body;
 	if (rq->body_too_large || rq->body_len + len > max) {
 		rq->body_too_large = true;
+		rq->discarded += len;
 		return;
 	}
 	grown = realloc(rq->body, rq->body_len + len + 1);
@@ -292,17 +296,18 @@ server_stream_access(struct http_request *rq, const char *upload_data,
 	const struct http_stream_ops *ops = server_stream_ops(rq);
 
 	if (*upload_data_size > 0) {
-		if (rq->status == 0)
-			ops->data(rq, upload_data, *upload_data_size);
+		if (rq->status == 0 && ops->data(rq, upload_data,
+		    *upload_data_size) != 0)
+			return MHD_NO;          /* refused and too much to read */
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (rq->status == 0)
+	if (rq->status == 0 && !rq->broken)
 		ops->end(rq);
-	if (rq->status == 0)
+	if (rq->status == 0 && !rq->broken)
 		http_reply_error(rq, 500, "Internal error",
 		    "The server could not build a response");
-	return MHD_YES;
+	return rq->broken ? MHD_NO : MHD_YES;
 }
 
 static enum MHD_Result
@@ -319,22 +324,22 @@ server_access(void *cls, struct MHD_Connection *conn, const char *url,
 		*con_cls = rq;
 		if (server_stream_ops(rq) != NULL)
 			server_stream_begin(rq);
-		return MHD_YES;
+		return rq->broken ? MHD_NO : MHD_YES;
 	}
+	if (rq->broken)
+		return MHD_NO;
 	if (server_stream_ops(rq) != NULL)
 		return server_stream_access(rq, upload_data, upload_data_size);
 	if (*upload_data_size > 0) {
 		if (rq->status == 0)
 			server_body(rq, upload_data, *upload_data_size);
 		*upload_data_size = 0;
-		/* Refuse an oversized body now rather than read it all. */
-		if (rq->status == 0 && rq->body_too_large)
-			server_dispatch(rq);
-		return MHD_YES;
+		/* Too large: read on (bounded) and answer 413 at the end. */
+		return rq->discarded > HTTP_DISCARD_MAX ? MHD_NO : MHD_YES;
 	}
 	if (rq->status == 0)
 		server_dispatch(rq);
-	return MHD_YES;
+	return rq->broken ? MHD_NO : MHD_YES;
 }
 
 /* Every request ends here: one log line, metrics, memory back. */

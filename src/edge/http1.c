@@ -1255,6 +1255,7 @@ edge_refuse(struct edge_thread *t, int fd)
 	char scratch[1024];
 	ssize_t n;
 
+	edge_count(&t->counters.conns_refused, 1);
 	n = send(fd, edge_refusal, sizeof(edge_refusal) - 1,
 	    MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n > 0)
@@ -1264,7 +1265,6 @@ edge_refuse(struct edge_thread *t, int fd)
 	    sizeof(scratch), MSG_DONTWAIT) > 0; i++)
 		;
 	close(fd);
-	edge_count(&t->counters.conns_refused, 1);
 }
 
 static void

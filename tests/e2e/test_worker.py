@@ -13,10 +13,12 @@ with the reason when either is missing.
 """
 
 import io
+import json
 import os
 import shutil
 import stat
 import time
+import uuid
 import zipfile
 from datetime import datetime
 
@@ -357,3 +359,117 @@ def test_retry_of_a_cancelled_build_runs_it(wenv):
     b = wh.wait_build(srv, m, bid, wh.FINISHED)
     assert b["status"] == "success", b
     assert b["progress"] == 100, b
+
+
+# -- the build's environment and limits -------------------------------------------
+
+CHECK_ENV_JS = r"""
+const fs = require('fs');
+const want = JSON.parse(fs.readFileSync('expect.json', 'utf8'));
+function fail(code, why) {
+  console.log('check failed: ' + why);
+  process.exit(code);
+}
+for (const [k, v] of Object.entries(want.equal))
+  if (process.env[k] !== v)
+    fail(10, k + ' is ' + JSON.stringify(process.env[k]));
+for (const k of want.nonEmpty)
+  if (!process.env[k]) fail(11, k + ' is empty');
+for (const k of want.absent)
+  if (k in process.env) fail(12, k + ' is visible to the build');
+for (const p of want.hidden)
+  if (fs.existsSync(p)) fail(13, p + ' is visible to the build');
+// Workspaces may live in the data dir: only this build's is visible.
+if (fs.existsSync(want.work))
+  for (const name of fs.readdirSync(want.work))
+    if (name !== process.env.NEXT_PUBLIC_BUILD_ID)
+      fail(15, 'another workspace is visible: ' + name);
+const envFile = fs.readFileSync('.env.production', 'utf8');
+for (const k of Object.keys(want.equal))
+  if (!envFile.includes(k)) fail(14, k + ' is not in .env.production');
+fs.mkdirSync('dist', {recursive: true});
+fs.writeFileSync('dist/index.html', '<p>built</p>\n');
+"""
+
+
+@needs_node_sandbox
+def test_build_environment(server, owner):
+    value = "two words 'single' \"double\" $HOME `x` \\ = #"
+    expect = {
+        "equal": {"NODE_ENV": "production",
+                  "NEXT_PUBLIC_TENANT_ID": owner.tenant,
+                  "MY_VAR": value, "EMPTY_ONE": ""},
+        "nonEmpty": ["NEXT_PUBLIC_BUILD_ID"],
+        # The server's secret and settings never reach a build.
+        "absent": ["JWT_SECRET", "WHARF_DATA_DIR"],
+        # The server's data (the workspace may be inside the data dir,
+        # bound at its own path: that alone is fine).
+        "hidden": [str(server.data_dir / "blobs"),
+                   str(server.data_dir / "wharf.db"),
+                   str(wh.blob_path(server.data_dir, "tenants"))],
+        "work": str(server.data_dir / "work"),
+    }
+    package = {"name": "env-check", "version": "1.0.0", "private": True,
+               "scripts": {"build": "node check-env.js"}}
+    z = wh.make_zip({"package.json": json.dumps(package),
+                     "check-env.js": CHECK_ENV_JS,
+                     "expect.json": json.dumps(expect)})
+    data = wh.upload_ok(server, owner, z, build_config={
+        "outputDir": "dist",
+        "environmentVariables": {"MY_VAR": value, "EMPTY_ONE": ""}})
+    b = wh.wait_build(server, owner, data["build"]["id"], wh.FINISHED,
+                      timeout=BUILD_TIMEOUT)
+    assert_succeeded(b)
+    _, log = wh.get_logs(server, owner, b["id"])
+    assert value not in log, "a variable's value is in the build log"
+
+
+def processes_with(marker):
+    """Pids of live processes whose command line holds marker."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
+@needs_node_sandbox
+def test_build_timeout_kills_the_process_tree(wenv):
+    srv = wenv.serve({"WHARF_WORKERS": "1", "WHARF_BUILD_TIMEOUT": "3"})
+    m = wh.make_member(srv.cli, "owner")
+    marker = "wharf-e2e-hang-" + uuid.uuid4().hex
+    hang_js = (
+        "const cp = require('child_process');\n"
+        "cp.spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)',"
+        " %r], {detached: true, stdio: 'ignore'}).unref();\n"
+        "setInterval(() => {}, 1000);\n" % marker)
+    package = {"name": "hang", "version": "1.0.0", "private": True,
+               "scripts": {"build": "node hang.js %s" % marker}}
+    z = wh.make_zip({"package.json": json.dumps(package),
+                     "hang.js": hang_js, "index.html": "<p>x</p>\n"})
+    bid = wh.upload_ok(srv, m, z)["build"]["id"]
+
+    # It runs: the marked processes appear.
+    deadline = time.monotonic() + BUILD_TIMEOUT
+    while not processes_with(marker):
+        b = wh.get_build(srv, m, bid)
+        assert b["status"] not in wh.FINISHED or processes_with(marker), (
+            "the build ended before its processes were seen: %s" % b)
+        assert time.monotonic() < deadline, "the build never started"
+        time.sleep(0.1)
+
+    b = wh.wait_build(srv, m, bid, "failed", timeout=BUILD_TIMEOUT)
+    assert b["errorStep"] == "build", b
+    # The whole tree is gone, the detached child included.
+    deadline = time.monotonic() + 15
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_with(marker) == [], \
+        "processes of a timed-out build survive"
