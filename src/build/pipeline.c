@@ -797,9 +797,10 @@ build_deploy_log(void *ctx, const char *fmt, ...)
 }
 
 /*
- * Step 13: publish and flip the pointer, then record the success.  A
- * worker that no longer holds the job (cancelled, or its lease taken
- * over) publishes nothing.
+ * Step 13: publish and flip the pointer.  A worker that no longer holds
+ * the job (cancelled, or its lease taken over) publishes nothing.  The
+ * success is recorded by build_run once the whole log is stored, so a
+ * client that sees "success" reads the whole log.
  */
 static enum build_step_result
 step_publish(struct build_ctx *c)
@@ -818,10 +819,6 @@ step_publish(struct build_ctx *c)
 		return build_fail(c, BUILD_STEP_FAIL, "%s", err);
 	if (ds != DEPLOY_OK)
 		return build_fail(c, BUILD_STEP_RETRY, "%s", err);
-	if (store_build_finish(c->env->store, c->b->id, "success", "", "",
-	    util_now_ms()) != STORE_OK)
-		return build_fail(c, BUILD_STEP_RETRY, "cannot record the "
-		    "build's success");
 	build_log(c, "deployment %s is live at %s", res.deployment.id,
 	    res.site_url);
 	build_log(c, "this build, forever: %s", res.deployment_url);
@@ -928,6 +925,15 @@ build_run(void *ctx, struct queue_run *run)
 	build_log_flush(&c, true);
 	json_decref(c.user_env);
 	free(c.log.text);
+
+	/* Published: a retry finds the deployment and only records this. */
+	if (r == BUILD_STEP_OK && store_build_finish(c.env->store, c.b->id,
+	    "success", "", "", util_now_ms()) != STORE_OK) {
+		snprintf(run->error, sizeof(run->error), "cannot record the "
+		    "build's success");
+		snprintf(run->error_step, sizeof(run->error_step), "publish");
+		r = BUILD_STEP_RETRY;
+	}
 
 	switch (r) {
 	case BUILD_STEP_OK:
