@@ -1151,10 +1151,15 @@ rules_redirects_parse(const char *buf, size_t len, const char *file,
 	if (rules == NULL || scratch == NULL)
 		goto out;
 
-	while ((more = rules_next_line(&rd, scratch, why, sizeof(why))) > 0)
+	while ((more = rules_next_line(&rd, scratch, why, sizeof(why))) > 0) {
+		size_t before = rules->count;
+
 		if (rules_redirect_line(rules, scratch, limits->max_rules, why,
 		    sizeof(why)) < 0)
 			goto out;
+		if (rules->count > before)      /* a rule, not a comment */
+			rules->rules[before].line = rd.line;
+	}
 	if (more < 0)
 		goto out;
 	*out = rules;

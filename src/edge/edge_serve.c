@@ -206,18 +206,19 @@ edge_rules_value(const struct rules_header_list *list, const char *name)
 /*
  * The headers of the response: ours, where _headers may replace
  * Content-Type and Cache-Control and extend Vary, then the rest of
- * _headers.
+ * _headers.  Not Cache-Control on an error page: a 404 is never
+ * cached as if it were an asset.
  */
 static void
 edge_headers(struct edge_response *resp, const struct rules_header_list *list,
-    const char *type, const char *cache, bool vary)
+    const char *type, const char *cache, bool vary, bool error)
 {
 	const char *v;
 	char joined[512];
 
 	v = edge_rules_value(list, "Content-Type");
 	edge_response_header(resp, "Content-Type", v ? v : type);
-	v = edge_rules_value(list, "Cache-Control");
+	v = error ? NULL : edge_rules_value(list, "Cache-Control");
 	edge_response_header(resp, "Cache-Control", v ? v : cache);
 	edge_response_header(resp, "X-Content-Type-Options", "nosniff");
 	v = edge_rules_value(list, "Vary");
@@ -281,7 +282,7 @@ edge_send(struct edge *e, const struct edge_request *req,
 		list.count = 0;
 	edge_headers(resp, &list, f->type, status == 200 ?
 	    edge_cache_control(path, edge_is_html(f)) : "no-cache",
-	    avail != 0);
+	    avail != 0, status != 200);
 	rules_header_list_free(&list);
 	if (enc != EDGE_ENC_IDENTITY)
 		edge_response_header(resp, "Content-Encoding",
