@@ -29,7 +29,7 @@ struct queue;
 #define HTTP_HEADER_MEM     (32 * 1024)   /* per-connection header pool */
 #define HTTP_CONN_TIMEOUT   60            /* seconds idle */
 #define HTTP_REQ_ID_LEN     16
-#define HTTP_DISCARD_MAX    (64u << 20)   /* refused body read on, then close */
+#define HTTP_DISCARD_MAX    (4u << 20)    /* refused body read on, then close */
 
 /* Route flags. */
 #define HTTP_PUBLIC   0x0u      /* no authentication */
@@ -43,15 +43,15 @@ struct http_request;
  * A route whose body is too large to gather (uploads) is served by
  * stream ops instead of a handler.  Authentication and authorization
  * run before begin, on the request's headers, so a refused upload is
- * never read.  begin may reply (the body is then never read); data must
- * not (libmicrohttpd cannot answer in the middle of a body): it records
- * a refusal, reads on, and returns -1 to close the connection when
- * there is too much to read; end must reply.  cleanup runs when the
- * request is over, whatever happened, and frees rq->stream.
+ * never read.  begin may reply (the body is then never read); data may
+ * only refuse, with http_reply_midbody (libmicrohttpd cannot queue a
+ * response in the middle of a body), after which the rest of the body
+ * is dropped and the connection closed; end must reply.  cleanup runs
+ * when the request is over, whatever happened, and frees rq->stream.
  */
 struct http_stream_ops {
 	void (*begin)(struct http_request *rq);
-	int  (*data)(struct http_request *rq, const char *buf, size_t len);
+	void (*data)(struct http_request *rq, const char *buf, size_t len);
 	void (*end)(struct http_request *rq);
 	void (*cleanup)(struct http_request *rq);
 };
@@ -83,6 +83,7 @@ struct http_request {
 
 	int                    status;  /* 0 until a reply is queued */
 	bool                   broken;  /* no reply could be queued */
+	bool                   replied_raw; /* answered on the socket */
 	uint64_t               discarded; /* body bytes read and dropped */
 	void                  *stream;  /* state of stream ops */
 	bool                   streaming; /* begin was called */
@@ -106,6 +107,13 @@ void http_reply_text(struct http_request *rq, int status,
 void http_reply_error(struct http_request *rq, int status,
     const char *error, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/*
+ * A refusal in the middle of a body: written straight to the socket
+ * with "Connection: close"; the server then drops the rest of the body
+ * and closes the connection.
+ */
+void http_reply_midbody(struct http_request *rq, int status,
+    const char *error, const char *message);
 /* A 500 for a store failure, logged with the request id. */
 void http_reply_store_error(struct http_request *rq, const char *what);
 

@@ -320,27 +320,26 @@ upload_begin(struct http_request *rq)
 		    "multipart/form-data with the file in the field 'file'");
 }
 
-/*
- * A chunk of the body.  After a refusal the rest is read and dropped
- * (the answer goes at the end: see http.h), up to HTTP_DISCARD_MAX.
- */
-static int
+/* A chunk of the body; a refusal is answered at once (see http.h). */
+static void
 upload_data(struct http_request *rq, const char *buf, size_t len)
 {
 	struct upload *up = rq->stream;
+	char q[300];
 
-	if (up->status != 0) {
-		rq->discarded += len;
-		return rq->discarded > HTTP_DISCARD_MAX ? -1 : 0;
-	}
 	if (MHD_post_process(up->pp, buf, len) != MHD_YES && up->status == 0)
 		upload_refuse(up, 400, "Invalid upload", "The multipart body "
 		    "could not be parsed");
-	if (up->status != 0 && up->writer != NULL) {
+	if (up->status == 0)
+		return;
+	if (up->writer != NULL) {
 		blob_writer_abort(up->writer);  /* the temp file goes now */
 		up->writer = NULL;
 	}
-	return 0;
+	log_info("upload.refused", "req=%s tenant=%s status=%d reason=%s",
+	    rq->id, rq->tenant.slug, up->status,
+	    log_q(q, sizeof(q), up->message));
+	http_reply_midbody(rq, up->status, up->error, up->message);
 }
 
 /* true when the variable name and value may reach a build. */

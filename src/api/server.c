@@ -9,10 +9,23 @@
  * last, so the response is queued on a later call than the first; that
  * keeps the connection alive (queueing on the first call makes 0.9.75
  * answer "Connection: close").
+ *
+ * libmicrohttpd 0.9.75 accepts a response only on the first call (the
+ * body unread: it is then skipped and the connection closed) or on the
+ * last: MHD_queue_response fails in between.  So a body refused while
+ * it streams (too large, not a ZIP) is answered by writing the response
+ * straight to the socket (http_reply_midbody, with "Connection: close"),
+ * then the rest of the body is read and dropped for a while, so that
+ * the client can read the answer before the close, up to
+ * HTTP_DISCARD_MAX bytes; then the connection is closed.  A request
+ * whose response could not be queued is "broken": the handler returns
+ * MHD_NO and the connection closes, rather than wait for a response
+ * that never comes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +170,62 @@ http_body_json(struct http_request *rq)
 	return json;
 }
 
+/* Writes all of buf to the connection's socket, waiting a little. */
+static int
+server_write_raw(struct http_request *rq, const char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *info;
+	struct pollfd pfd;
+	int64_t until = util_mono_ns() + 2000000000LL;
+
+	info = MHD_get_connection_info(rq->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info == NULL)
+		return -1;
+	pfd.fd = info->connect_fd;
+	pfd.events = POLLOUT;
+	while (len > 0 && util_mono_ns() < until) {
+		ssize_t n = send(pfd.fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			poll(&pfd, 1, 100);
+		else
+			return -1;
+	}
+	return len == 0 ? 0 : -1;
+}
+
+void
+http_reply_midbody(struct http_request *rq, int status, const char *error,
+    const char *message)
+{
+	json_t *json = json_pack("{s:s, s:s}", "error", error, "message",
+	    message);
+	char *body = json ? json_dumps(json, JSON_COMPACT) : NULL;
+	char head[512];
+	int n;
+
+	json_decref(json);
+	rq->replied_raw = true;
+	rq->status = status;
+	if (body == NULL)
+		return;
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n"
+	    "Cache-Control: no-store\r\nX-Request-Id: %s\r\n\r\n", status,
+	    MHD_get_reason_phrase_for((unsigned)status), strlen(body), rq->id);
+	if (n < 0 || (size_t)n >= sizeof(head) ||
+	    server_write_raw(rq, head, (size_t)n) != 0 ||
+	    server_write_raw(rq, body, strlen(body)) != 0)
+		log_info("http.raw_reply_failed", "req=%s status=%d", rq->id,
+		    status);
+	free(body);
+}
+
 /* First call: a fresh request, routed. */
 static struct http_request *
 server_begin(struct api_server *srv, struct MHD_Connection *conn,
@@ -192,6 +261,10 @@ server_body(struct http_request *rq, const char *data, size_t len)
 	if (rq->match.route != NULL && rq->match.route->max_body > 0)
 		max = rq->match.route->max_body;
 	if (rq->body_too_large || rq->body_len + len > max) {
+		if (!rq->body_too_large)
+			http_reply_midbody(rq, 413, "Payload too large",
+			    "The request body is over the limit of this "
+			    "endpoint");
 		rq->body_too_large = true;
 		rq->discarded += len;
 		return;
@@ -296,12 +369,17 @@ server_stream_access(struct http_request *rq, const char *upload_data,
 	const struct http_stream_ops *ops = server_stream_ops(rq);
 
 	if (*upload_data_size > 0) {
-		if (rq->status == 0 && ops->data(rq, upload_data,
-		    *upload_data_size) != 0)
-			return MHD_NO;          /* refused and too much to read */
+		if (rq->replied_raw) {
+			rq->discarded += *upload_data_size;
+			if (rq->discarded > HTTP_DISCARD_MAX)
+				return MHD_NO;
+		} else if (rq->status == 0)
+			ops->data(rq, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (rq->replied_raw)
+		return MHD_NO;          /* answered on the socket: close */
 	if (rq->status == 0 && !rq->broken)
 		ops->end(rq);
 	if (rq->status == 0 && !rq->broken)
@@ -331,12 +409,14 @@ server_access(void *cls, struct MHD_Connection *conn, const char *url,
 	if (server_stream_ops(rq) != NULL)
 		return server_stream_access(rq, upload_data, upload_data_size);
 	if (*upload_data_size > 0) {
-		if (rq->status == 0)
+		if (rq->status == 0 || rq->replied_raw)
 			server_body(rq, upload_data, *upload_data_size);
 		*upload_data_size = 0;
-		/* Too large: read on (bounded) and answer 413 at the end. */
+		/* Too large: answered; read on (bounded), then close. */
 		return rq->discarded > HTTP_DISCARD_MAX ? MHD_NO : MHD_YES;
 	}
+	if (rq->replied_raw)
+		return MHD_NO;
 	if (rq->status == 0)
 		server_dispatch(rq);
 	return rq->broken ? MHD_NO : MHD_YES;
