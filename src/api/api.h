@@ -1,6 +1,6 @@
 /*
- * api: the control plane's HTTP server (libmicrohttpd, epoll thread
- * pool): routing, authentication and tenant authorization, JSON
+ * api: the control plane's HTTP server (libmicrohttpd, a pool of
+ * poll(2) threads): routing, authentication and tenant authorization, JSON
  * endpoints, /healthz and /metrics.
  */
 #ifndef WHARF_API_H

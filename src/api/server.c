@@ -500,7 +500,12 @@ api_start(const struct api_deps *deps, char *err, size_t errlen)
 	struct sockaddr_storage ss;
 	struct api_server *srv;
 	const union MHD_DaemonInfo *info;
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	/*
+	 * poll(2), not epoll: under load libmicrohttpd 0.9.75's epoll mode
+	 * can lose a wakeup and stall every connection (docs/edge.md).
+	 * The API's traffic is light; level-triggered poll is safe.
+	 */
+	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 	bool v6;
 
 	if (server_sockaddr(cfg->listen, &ss, &v6) != 0) {

@@ -88,7 +88,8 @@ typedef void edge_release_fn(void *arg);
  * sets a status (200-599; anything else, or none, becomes 500), may
  * add headers and set one body.  The server adds Date, Content-Length
  * and, when needed, Connection.  For HEAD, 204 and 304 no body is sent
- * (HEAD still gets the body's Content-Length).
+ * (HEAD still gets the body's Content-Length).  resp is valid only
+ * during the call.
  */
 typedef void edge_handler_fn(void *ctx, const struct edge_request *req,
     struct edge_response *resp);
@@ -96,9 +97,10 @@ typedef void edge_handler_fn(void *ctx, const struct edge_request *req,
 void edge_response_status(struct edge_response *resp, int status);
 
 /*
- * Appends "name: value".  -EINVAL for a name that is not a token, a
- * value with CR, LF or NUL, or a header the server owns (Date,
- * Content-Length, Connection, Transfer-Encoding, Keep-Alive).  -ENOSPC
+ * Appends "name: value" (both copied).  -EINVAL for a name that is
+ * not a token, a value with a control character other than tab (CR and
+ * LF included), or a header the server owns (Date, Content-Length,
+ * Connection, Transfer-Encoding, Keep-Alive).  -ENOSPC
  * when EDGE_RESP_HEADERS_MAX would be passed: the response then becomes
  * a bare 500, so that it is never sent with part of its headers.
  */
@@ -152,9 +154,10 @@ uint16_t edge_server_port(const struct edge_server *srv);
 int edge_server_threads(const struct edge_server *srv);
 
 /*
- * Stops accepting, closes every connection (releasing their bodies),
- * joins the threads and frees srv.  Does not wait for responses in
- * flight.  srv may be NULL.
+ * Stops accepting, closes every connection (releasing their bodies on
+ * their loop threads), joins the threads and frees srv.  Does not wait
+ * for responses in flight.  Never from a handler: it joins the thread
+ * the handler runs on.  srv may be NULL.
  */
 void edge_server_stop(struct edge_server *srv);
 
