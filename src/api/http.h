@@ -119,6 +119,12 @@ void http_reply_store_error(struct http_request *rq, const char *what);
 
 /* A query parameter, or NULL. */
 const char *http_query(struct http_request *rq, const char *name);
+/*
+ * The "limit" query parameter: fallback when absent, else 1 to max.
+ * Returns 0, or -1 after replying 400.
+ */
+int http_query_limit(struct http_request *rq, size_t fallback, size_t max,
+    size_t *limit);
 /* A route parameter by position. */
 const char *http_param(struct http_request *rq, size_t i);
 

@@ -69,23 +69,6 @@ builds_json(const struct store_build *b)
 }
 
 static int
-builds_parse_limit(const char *s, size_t *limit)
-{
-	char *end;
-	long n;
-
-	if (s == NULL) {
-		*limit = BUILDS_PAGE_DEFAULT;
-		return 0;
-	}
-	n = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || n < 1 || n > BUILDS_PAGE_MAX)
-		return -1;
-	*limit = (size_t)n;
-	return 0;
-}
-
-static int
 builds_valid_status(const char *s)
 {
 	for (size_t i = 0; i < sizeof(builds_statuses) / sizeof(*builds_statuses);
@@ -110,12 +93,9 @@ routes_build_list(struct http_request *rq)
 		    "one of pending, building, success, failed, cancelled");
 		return;
 	}
-	if (builds_parse_limit(http_query(rq, "limit"), &limit) != 0) {
-		http_reply_error(rq, 400, "Invalid limit",
-		    "limit must be a whole number from 1 to %d",
-		    BUILDS_PAGE_MAX);
+	if (http_query_limit(rq, BUILDS_PAGE_DEFAULT, BUILDS_PAGE_MAX,
+	    &limit) != 0)
 		return;
-	}
 	page = calloc(limit, sizeof(*page));
 	if (page == NULL) {
 		http_reply_error(rq, 500, "Internal error", "Out of memory");

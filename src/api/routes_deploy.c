@@ -65,22 +65,6 @@ builds_urls_json(struct http_request *rq, const struct store_build *b)
 	return urls;
 }
 
-static int
-deploy_parse_limit(const char *s, size_t *limit)
-{
-	char *end;
-	long n;
-
-	*limit = DEPLOY_PAGE_DEFAULT;
-	if (s == NULL)
-		return 0;
-	n = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || n < 1 || n > DEPLOY_PAGE_MAX)
-		return -1;
-	*limit = (size_t)n;
-	return 0;
-}
-
 void
 routes_deployment_list(struct http_request *rq)
 {
@@ -89,11 +73,9 @@ routes_deployment_list(struct http_request *rq)
 	bool more = false;
 	json_t *list;
 
-	if (deploy_parse_limit(http_query(rq, "limit"), &limit) != 0) {
-		http_reply_error(rq, 400, "Invalid limit", "limit must be a "
-		    "whole number from 1 to %d", DEPLOY_PAGE_MAX);
+	if (http_query_limit(rq, DEPLOY_PAGE_DEFAULT, DEPLOY_PAGE_MAX,
+	    &limit) != 0)
 		return;
-	}
 	page = calloc(limit, sizeof(*page));
 	if (page == NULL) {
 		http_reply_error(rq, 500, "Internal error", "Out of memory");

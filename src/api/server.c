@@ -136,6 +136,27 @@ http_query(struct http_request *rq, const char *name)
 	    name);
 }
 
+int
+http_query_limit(struct http_request *rq, size_t fallback, size_t max,
+    size_t *limit)
+{
+	const char *s = http_query(rq, "limit");
+	char *end;
+	long n;
+
+	*limit = fallback;
+	if (s == NULL)
+		return 0;
+	n = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || n < 1 || (size_t)n > max) {
+		http_reply_error(rq, 400, "Invalid limit", "limit must be a "
+		    "whole number from 1 to %zu", max);
+		return -1;
+	}
+	*limit = (size_t)n;
+	return 0;
+}
+
 const char *
 http_param(struct http_request *rq, size_t i)
 {

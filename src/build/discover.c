@@ -97,19 +97,6 @@ discover_fail(enum discover_result res, char *err, size_t errlen,
 	return res;
 }
 
-static int __attribute__((format(printf, 3, 4)))
-discover_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (whylen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int
 discover_copy(char *dst, size_t dstlen, const char *src)
 {
@@ -631,17 +618,17 @@ build_output_dir_check(const char *dir, char *out, size_t outlen,
 	size_t len = strlen(dir), start = 0, o = 0;
 
 	if (len == 0 || len >= BUILD_OUTPUT_MAX || outlen < BUILD_OUTPUT_MAX)
-		return discover_why(why, whylen, len == 0 ? "empty" :
+		return util_fail(why, whylen, len == 0 ? "empty" :
 		    "longer than %d bytes", BUILD_OUTPUT_MAX - 1);
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)dir[i] < 0x20 || dir[i] == 0x7f ||
 		    dir[i] == '\\')
-			return discover_why(why, whylen, "holds a control "
+			return util_fail(why, whylen, "holds a control "
 			    "character or a backslash");
 	if (!build_utf8_valid(dir, len))
-		return discover_why(why, whylen, "not valid UTF-8");
+		return util_fail(why, whylen, "not valid UTF-8");
 	if (dir[0] == '/' || (len >= 2 && dir[1] == ':'))
-		return discover_why(why, whylen, "must be relative to the "
+		return util_fail(why, whylen, "must be relative to the "
 		    "project folder");
 
 	while (start <= len) {
@@ -650,7 +637,7 @@ build_output_dir_check(const char *dir, char *out, size_t outlen,
 		size_t seglen = end - start;
 
 		if (seglen == 2 && memcmp(dir + start, "..", 2) == 0)
-			return discover_why(why, whylen, "must stay inside "
+			return util_fail(why, whylen, "must stay inside "
 			    "the project folder (no '..')");
 		if (seglen > 0 && !(seglen == 1 && dir[start] == '.')) {
 			if (o > 0)

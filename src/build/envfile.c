@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/core.h"
 #include "build/envfile.h"
 #include "build/utf8.h"
 
@@ -91,19 +92,6 @@ static const struct envfile_rule envfile_refused[] = {
 #define ENVFILE_NRULES (sizeof(envfile_refused) / sizeof(envfile_refused[0]))
 #define ENVFILE_HEADER "# Written by Wharf for this build.\n"
 
-static int __attribute__((format(printf, 3, 4)))
-envfile_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (whylen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 const char *
 build_env_name_refused(const char *name)
 {
@@ -146,17 +134,17 @@ build_env_name_check(const char *name, bool from_user, char *why,
 	const char *refused;
 
 	if (len == 0)
-		return envfile_why(why, whylen, "empty name");
+		return util_fail(why, whylen, "empty name");
 	if (len > BUILD_ENV_NAME_MAX)
-		return envfile_why(why, whylen, "name longer than %d bytes",
+		return util_fail(why, whylen, "name longer than %d bytes",
 		    BUILD_ENV_NAME_MAX);
 	if (!build_env_name_valid(name))
-		return envfile_why(why, whylen, "name must match "
+		return util_fail(why, whylen, "name must match "
 		    "[A-Za-z_][A-Za-z0-9_]*");
 
 	refused = from_user ? build_env_name_refused(name) : NULL;
 	if (refused != NULL)
-		return envfile_why(why, whylen, "name not allowed: it %s",
+		return util_fail(why, whylen, "name not allowed: it %s",
 		    refused);
 	return 0;
 }
@@ -169,19 +157,19 @@ build_env_value_check(const char *value, size_t len, char *why,
 	size_t i = 0;
 
 	if (len > BUILD_ENV_VALUE_MAX)
-		return envfile_why(why, whylen, "value longer than %d bytes",
+		return util_fail(why, whylen, "value longer than %d bytes",
 		    BUILD_ENV_VALUE_MAX);
 	while (i < len) {
 		uint32_t c;
 		size_t n = build_utf8_decode(s + i, len - i, &c);
 
 		if (n == 0)
-			return envfile_why(why, whylen,
+			return util_fail(why, whylen,
 			    "value is not valid UTF-8");
 		if (c == 0)
-			return envfile_why(why, whylen, "value holds a NUL");
+			return util_fail(why, whylen, "value holds a NUL");
 		if (c == '\n' || c == '\r' || c == 0x2028 || c == 0x2029)
-			return envfile_why(why, whylen,
+			return util_fail(why, whylen,
 			    "value holds a line break");
 		i += n;
 	}

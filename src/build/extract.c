@@ -232,19 +232,6 @@ extract_sys_fail(struct extract_ctx *ctx, int err, const char *what)
 
 /* Name rules */
 
-static int __attribute__((format(printf, 3, 4)))
-extract_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (whylen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Refuses '..' and overlong segments; "." and empty ones pass. */
 static int
 extract_check_segments(const char *name, size_t len, char *why,
@@ -258,10 +245,10 @@ extract_check_segments(const char *name, size_t len, char *why,
 		size_t seglen = end - start;
 
 		if (seglen == 2 && memcmp(name + start, "..", 2) == 0)
-			return extract_why(why, whylen,
+			return util_fail(why, whylen,
 			    "path leaves the archive ('..' segment)");
 		if (seglen > EXTRACT_MAX_SEGMENT)
-			return extract_why(why, whylen,
+			return util_fail(why, whylen,
 			    "a path segment is over %d bytes",
 			    EXTRACT_MAX_SEGMENT);
 		start = end + 1;
@@ -278,28 +265,28 @@ build_extract_check_name(const char *name, size_t len, size_t max_name,
 	if (max_name == 0)
 		max_name = EXTRACT_MAX_NAME;
 	if (len == 0)
-		return extract_why(why, whylen, "empty name");
+		return util_fail(why, whylen, "empty name");
 	if (len > max_name)
-		return extract_why(why, whylen,
+		return util_fail(why, whylen,
 		    "name is %zu bytes, over the limit of %zu", len, max_name);
 	if (memchr(name, '\0', len) != NULL)
-		return extract_why(why, whylen, "name holds a NUL byte");
+		return util_fail(why, whylen, "name holds a NUL byte");
 
 	for (size_t i = 0; i < len; i++)
 		if (s[i] < 0x20 || s[i] == 0x7f)
-			return extract_why(why, whylen,
+			return util_fail(why, whylen,
 			    "name holds a control character");
 	if (memchr(name, '\\', len) != NULL)
-		return extract_why(why, whylen,
+		return util_fail(why, whylen,
 		    "name holds a backslash (a Windows separator)");
 	if (!build_utf8_valid(name, len))
-		return extract_why(why, whylen, "name is not valid UTF-8");
+		return util_fail(why, whylen, "name is not valid UTF-8");
 
 	if (s[0] == '/')
-		return extract_why(why, whylen, "path is absolute");
+		return util_fail(why, whylen, "path is absolute");
 	if (len >= 2 && s[1] == ':' &&
 	    ((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
-		return extract_why(why, whylen,
+		return util_fail(why, whylen,
 		    "path starts with a drive letter");
 	return extract_check_segments(name, len, why, whylen);
 }

@@ -99,6 +99,16 @@ void util_iso8601(int64_t ms, char *out, size_t outlen);
 int util_fmt(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Writes a message into why (which may be NULL or empty) and returns
+ * -1: "return util_fail(why, len, "...")" in a checker.
+ */
+int util_fail(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The value of a hexadecimal digit, or -1. */
+int util_hexval(unsigned char c);
+
 /* Constant-time comparison of two buffers of the same length. */
 bool util_ct_equal(const void *a, const void *b, size_t len);
 

@@ -99,6 +99,31 @@ util_fmt(char *buf, size_t len, const char *fmt, ...)
 	return (n < 0 || (size_t)n >= len) ? -1 : 0;
 }
 
+int
+util_fail(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
+util_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 bool
 util_ct_equal(const void *a, const void *b, size_t len)
 {

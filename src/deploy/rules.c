@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/core.h"
 #include "deploy/rules.h"
 
 #define RULES_WHY_MAX           256
@@ -165,32 +166,6 @@ static const struct rules_refused rules_refused_names[] = {
 
 #define RULES_NREFUSED \
 	(sizeof(rules_refused_names) / sizeof(rules_refused_names[0]))
-
-/* Formats a reason into why (which may be NULL); returns -1. */
-static int __attribute__((format(printf, 3, 4)))
-rules_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int
-rules_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static bool
 rules_name_start(unsigned char c)
@@ -368,11 +343,11 @@ rules_pattern_segments(const char *s, size_t len, char *why, size_t whylen)
 		if (i < len && s[i] != '/')
 			continue;
 		if (seglen == 0)
-			return rules_why(why, whylen, "'%.*s' has an empty "
+			return util_fail(why, whylen, "'%.*s' has an empty "
 			    "segment, which never matches", RULES_SHOW, s);
 		if ((seglen == 1 && s[start] == '.') ||
 		    (seglen == 2 && s[start] == '.' && s[start + 1] == '.'))
-			return rules_why(why, whylen, "'%.*s' has a '.' or "
+			return util_fail(why, whylen, "'%.*s' has a '.' or "
 			    "'..' segment, which never matches", RULES_SHOW, s);
 		start = i + 1;
 	}
@@ -389,15 +364,15 @@ rules_pattern_param(struct rules_pattern *pat, const char *s, size_t len,
 	while (end < len && s[end] != '/')
 		end++;
 	if (!rules_name_valid(s + start, end - start))
-		return rules_why(why, whylen, "placeholder ':%.*s' must be a "
+		return util_fail(why, whylen, "placeholder ':%.*s' must be a "
 		    "whole segment named with letters, digits and '_'",
 		    (int)(end - start > RULES_SHOW ? RULES_SHOW : end - start),
 		    s + start);
 	if (end - start == 5 && memcmp(s + start, "splat", 5) == 0)
-		return rules_why(why, whylen, "':splat' is reserved for '*'");
+		return util_fail(why, whylen, "':splat' is reserved for '*'");
 	*i = end;
 	if (rules_pattern_push(pat, RULES_PARAM, s + start, end - start) < 0)
-		return rules_why(why, whylen, "out of memory");
+		return util_fail(why, whylen, "out of memory");
 	return 0;
 }
 
@@ -406,21 +381,21 @@ static int
 rules_pattern_escape(const char *s, size_t len, size_t i, char *c,
     char *why, size_t whylen)
 {
-	int hi = i + 2 < len ? rules_hexval((unsigned char)s[i + 1]) : -1;
-	int lo = i + 2 < len ? rules_hexval((unsigned char)s[i + 2]) : -1;
+	int hi = i + 2 < len ? util_hexval((unsigned char)s[i + 1]) : -1;
+	int lo = i + 2 < len ? util_hexval((unsigned char)s[i + 2]) : -1;
 
 	if (hi < 0 || lo < 0)
-		return rules_why(why, whylen, "'%.*s' has an invalid percent "
+		return util_fail(why, whylen, "'%.*s' has an invalid percent "
 		    "escape", RULES_SHOW, s);
 	*c = (char)(hi * 16 + lo);
 	if (*c == '/')
-		return rules_why(why, whylen, "'%.*s' has an encoded '/' "
+		return util_fail(why, whylen, "'%.*s' has an encoded '/' "
 		    "(%%2F), which never matches", RULES_SHOW, s);
 	if (rules_control((unsigned char)*c) || *c == '\t')
-		return rules_why(why, whylen, "'%.*s' has an encoded control "
+		return util_fail(why, whylen, "'%.*s' has an encoded control "
 		    "character, which never matches", RULES_SHOW, s);
 	if (*c == '\\')
-		return rules_why(why, whylen, "'%.*s' has a backslash, which "
+		return util_fail(why, whylen, "'%.*s' has a backslash, which "
 		    "never matches", RULES_SHOW, s);
 	return 0;
 }
@@ -433,7 +408,7 @@ rules_pattern_flush(struct rules_pattern *pat, char *lit, size_t *litlen,
 	if (*litlen == 0)
 		return 0;
 	if (rules_pattern_push(pat, RULES_LIT, lit, *litlen) < 0)
-		return rules_why(why, whylen, "out of memory");
+		return util_fail(why, whylen, "out of memory");
 	*litlen = 0;
 	return 0;
 }
@@ -452,23 +427,23 @@ rules_pattern_parts(struct rules_pattern *pat, const char *s, size_t len,
 			    why, whylen) < 0)
 				return -1;
 			if (pat->nparams >= RULES_CAPTURES_MAX)
-				return rules_why(why, whylen, "more than %d "
+				return util_fail(why, whylen, "more than %d "
 				    "placeholders", RULES_CAPTURES_MAX - 1);
 			continue;
 		}
 		if (s[i] == '*') {
 			if (pat->star != SIZE_MAX)
-				return rules_why(why, whylen, "'%.*s' has more "
+				return util_fail(why, whylen, "'%.*s' has more "
 				    "than one '*'", RULES_SHOW, s);
 			if (star_last && i + 1 < len)
-				return rules_why(why, whylen, "'*' may only end "
+				return util_fail(why, whylen, "'*' may only end "
 				    "the pattern '%.*s'", RULES_SHOW, s);
 			if (rules_pattern_flush(pat, lit, &litlen, why,
 			    whylen) < 0)
 				return -1;
 			pat->star = pat->nparts;
 			if (rules_pattern_push(pat, RULES_STAR, "", 0) < 0)
-				return rules_why(why, whylen, "out of memory");
+				return util_fail(why, whylen, "out of memory");
 			i++;
 			continue;
 		}
@@ -481,10 +456,10 @@ rules_pattern_parts(struct rules_pattern *pat, const char *s, size_t len,
 			continue;
 		}
 		if (s[i] == '\\')
-			return rules_why(why, whylen, "'%.*s' has a backslash, "
+			return util_fail(why, whylen, "'%.*s' has a backslash, "
 			    "which never matches", RULES_SHOW, s);
 		if (s[i] == '?')
-			return rules_why(why, whylen, "'%.*s' has a '?': match "
+			return util_fail(why, whylen, "'%.*s' has a '?': match "
 			    "the query with name=value after it", RULES_SHOW, s);
 		lit[litlen++] = s[i++];
 	}
@@ -506,7 +481,7 @@ rules_pattern_compile(struct rules_pattern *pat, const char *text,
 	memset(pat, 0, sizeof(*pat));
 	pat->star = SIZE_MAX;
 	if (len == 0 || text[0] != '/') {
-		rc = rules_why(why, whylen, "'%.*s' must start with '/'",
+		rc = util_fail(why, whylen, "'%.*s' must start with '/'",
 		    RULES_SHOW, text);
 		goto out;
 	}
@@ -520,7 +495,7 @@ rules_pattern_compile(struct rules_pattern *pat, const char *text,
 	pat->parts = calloc(len + 1, sizeof(*pat->parts));
 	lit = malloc(len + 1);
 	if (pat->source == NULL || pat->parts == NULL || lit == NULL) {
-		rules_why(why, whylen, "out of memory");
+		util_fail(why, whylen, "out of memory");
 		goto out;
 	}
 	if (rules_pattern_parts(pat, text, len, star_last, lit, why,
@@ -709,12 +684,12 @@ rules_slots_check(const struct rules_redirect *r, char *why, size_t whylen)
 
 	rules_slot_names(r, &slots);
 	if (slots.n > RULES_CAPTURES_MAX)
-		return rules_why(why, whylen, "more than %d captures",
+		return util_fail(why, whylen, "more than %d captures",
 		    RULES_CAPTURES_MAX);
 	for (size_t i = 1; i < slots.n; i++)
 		if (rules_slot_find(&slots, i, slots.name[i], slots.len[i]) !=
 		    RULES_NO_SLOT)
-			return rules_why(why, whylen, "':%.*s' is defined "
+			return util_fail(why, whylen, "':%.*s' is defined "
 			    "twice", (int)slots.len[i], slots.name[i]);
 	return 0;
 }
@@ -729,13 +704,13 @@ rules_query_add(struct rules_redirect *r, const char *name,
 
 	if (name[0] == '\0' || strpbrk(name, "&#") != NULL ||
 	    strpbrk(value, "&#") != NULL)
-		return rules_why(why, whylen, "query condition '%.*s=%.*s' "
+		return util_fail(why, whylen, "query condition '%.*s=%.*s' "
 		    "is not name=value", RULES_SHOW, name, RULES_SHOW, value);
 	q->slot = RULES_NO_SLOT;
 	if (value[0] == ':') {
 		if (!rules_name_valid(value + 1, strlen(value + 1)) ||
 		    strcmp(value + 1, "splat") == 0)
-			return rules_why(why, whylen, "query capture '%.*s' "
+			return util_fail(why, whylen, "query capture '%.*s' "
 			    "must be ':' and a name", RULES_SHOW, value);
 		for (size_t i = 0; i < r->nquery; i++)
 			if (r->query[i].slot != RULES_NO_SLOT)
@@ -746,7 +721,7 @@ rules_query_add(struct rules_redirect *r, const char *name,
 	q->value = strdup(value);
 	r->nquery++;
 	if (q->name == NULL || q->value == NULL)
-		return rules_why(why, whylen, "out of memory");
+		return util_fail(why, whylen, "out of memory");
 	return 0;
 }
 
@@ -781,14 +756,14 @@ rules_to_start(struct rules_redirect *r, const char *to, size_t *start,
 	else if (strncasecmp(to, "https://", 8) == 0)
 		skip = 8;
 	else
-		return rules_why(why, whylen, "TO '%.*s' must be a path "
+		return util_fail(why, whylen, "TO '%.*s' must be a path "
 		    "starting with one '/' or an http(s) URL", RULES_SHOW, to);
 	if (r->status != 301 && r->status != 302)
-		return rules_why(why, whylen, "status %d to a URL (proxying) "
+		return util_fail(why, whylen, "status %d to a URL (proxying) "
 		    "is not supported: use 301 or 302", r->status);
 	*start = skip + strcspn(to + skip, "/?#");
 	if (*start == skip)
-		return rules_why(why, whylen, "TO '%.*s' has no host",
+		return util_fail(why, whylen, "TO '%.*s' has no host",
 		    RULES_SHOW, to);
 	r->url = true;
 	return 0;
@@ -825,11 +800,11 @@ rules_tpl_var(struct rules_redirect *r, const struct rules_slots *slots,
 		len++;
 	slot = rules_slot_find(slots, slots->n, name, len);
 	if (slot == RULES_NO_SLOT)
-		return rules_why(why, whylen, "TO uses ':%.*s', which FROM "
+		return util_fail(why, whylen, "TO uses ':%.*s', which FROM "
 		    "does not define", (int)len, name);
 	if (rules_tpl_literal(r, r->to + *lit, *i - *lit, buf, buflen) < 0 ||
 	    rules_tpl_push(r, slot, "", 0) < 0)
-		return rules_why(why, whylen, "out of memory");
+		return util_fail(why, whylen, "out of memory");
 	*i = *lit = *i + 1 + len;
 	return 0;
 }
@@ -849,7 +824,7 @@ rules_tpl_compile(struct rules_redirect *r, char *why, size_t whylen)
 	r->tpl = calloc(len + 1, sizeof(*r->tpl));
 	buf = malloc(buflen);
 	if (r->tpl == NULL || buf == NULL) {
-		rules_why(why, whylen, "out of memory");
+		util_fail(why, whylen, "out of memory");
 		goto out;
 	}
 	while (i < len) {
@@ -861,7 +836,7 @@ rules_tpl_compile(struct rules_redirect *r, char *why, size_t whylen)
 			goto out;
 	}
 	if (rules_tpl_literal(r, r->to + lit, len - lit, buf, buflen) < 0) {
-		rules_why(why, whylen, "out of memory");
+		util_fail(why, whylen, "out of memory");
 		goto out;
 	}
 	rc = 0;
@@ -888,7 +863,7 @@ rules_redirect_build(struct rules_redirect *r,
 	r->status = f->status;
 	r->force = f->force;
 	if (!rules_status_valid(f->status)) {
-		rules_why(why, whylen, "status %d is not one of 200, 301, 302, "
+		util_fail(why, whylen, "status %d is not one of 200, 301, 302, "
 		    "404", f->status);
 		goto out;
 	}
@@ -898,7 +873,7 @@ rules_redirect_build(struct rules_redirect *r,
 	r->query = calloc(f->nquery + 1, sizeof(*r->query));
 	r->to = strdup(f->to);
 	if (r->query == NULL || r->to == NULL) {
-		rules_why(why, whylen, "out of memory");
+		util_fail(why, whylen, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < f->nquery; i++)
@@ -978,15 +953,15 @@ rules_next_line(struct rules_reader *rd, char *scratch, char *why,
 		len--;
 
 	if (len > rd->max_line)
-		return rules_why(why, whylen, "the line is longer than %zu "
+		return util_fail(why, whylen, "the line is longer than %zu "
 		    "bytes", rd->max_line);
 	for (size_t i = 0, n; i < len; i += n) {
 		n = rules_utf8_len((const unsigned char *)line + i, len - i);
 		if (n == 0)
-			return rules_why(why, whylen, "invalid UTF-8 at column "
+			return util_fail(why, whylen, "invalid UTF-8 at column "
 			    "%zu", i + 1);
 		if (rules_control((unsigned char)line[i]))
-			return rules_why(why, whylen, "control byte 0x%02x at "
+			return util_fail(why, whylen, "control byte 0x%02x at "
 			    "column %zu", (unsigned char)line[i], i + 1);
 	}
 	memcpy(scratch, line, len);
@@ -1048,12 +1023,12 @@ rules_status_token(const char *tok, struct rules_redirect_fields *f,
 	bool bang = tok[digits] == '!' && tok[digits + 1] == '\0';
 
 	if (digits == 0 || (tok[digits] != '\0' && !bang))
-		return rules_why(why, whylen, "'%.*s' is not a status",
+		return util_fail(why, whylen, "'%.*s' is not a status",
 		    RULES_SHOW, tok);
 	f->status = digits > 4 ? 9999 : atoi(tok);
 	f->force = bang;
 	if (!rules_status_valid(f->status))
-		return rules_why(why, whylen, "status %.*s is not one of 200, "
+		return util_fail(why, whylen, "status %.*s is not one of 200, "
 		    "301, 302, 404", (int)(digits > 8 ? 8 : digits), tok);
 	return 0;
 }
@@ -1069,10 +1044,10 @@ rules_redirect_fields(char **tok, size_t ntok,
 	f->status = 301;
 	f->from = tok[0];
 	if (rules_is_url(tok[0]))
-		return rules_why(why, whylen, "domain rules (FROM as a URL) "
+		return util_fail(why, whylen, "domain rules (FROM as a URL) "
 		    "are not supported");
 	if (tok[0][0] != '/')
-		return rules_why(why, whylen, "FROM '%.*s' must be a path "
+		return util_fail(why, whylen, "FROM '%.*s' must be a path "
 		    "starting with '/'", RULES_SHOW, tok[0]);
 
 	/* Query conditions until TO. */
@@ -1080,26 +1055,26 @@ rules_redirect_fields(char **tok, size_t ntok,
 		char *eq = strchr(tok[i], '=');
 
 		if (eq == NULL)
-			return rules_why(why, whylen, "expected TO (a path or "
+			return util_fail(why, whylen, "expected TO (a path or "
 			    "an http(s) URL), got '%.*s'", RULES_SHOW, tok[i]);
 		if (f->nquery == RULES_QUERY_MAX)
-			return rules_why(why, whylen, "more than %d query "
+			return util_fail(why, whylen, "more than %d query "
 			    "conditions", RULES_QUERY_MAX);
 		*eq = '\0';
 		f->qname[f->nquery] = tok[i];
 		f->qvalue[f->nquery++] = eq + 1;
 	}
 	if (i == ntok)
-		return rules_why(why, whylen, "missing TO after FROM");
+		return util_fail(why, whylen, "missing TO after FROM");
 	f->to = tok[i++];
 
 	if (i < ntok && rules_status_token(tok[i++], f, why, whylen) < 0)
 		return -1;
 	if (i < ntok && strchr(tok[i], '=') != NULL)
-		return rules_why(why, whylen, "conditions such as '%.*s' are "
+		return util_fail(why, whylen, "conditions such as '%.*s' are "
 		    "not supported", RULES_SHOW, tok[i]);
 	if (i < ntok)
-		return rules_why(why, whylen, "unexpected '%.*s' after the "
+		return util_fail(why, whylen, "unexpected '%.*s' after the "
 		    "status", RULES_SHOW, tok[i]);
 	return 0;
 }
@@ -1116,13 +1091,13 @@ rules_redirect_line(struct rules_redirects *rules, char *line,
 	if (ntok == 0)
 		return 0;
 	if (ntok > RULES_TOKENS_MAX)
-		return rules_why(why, whylen, "too many fields");
+		return util_fail(why, whylen, "too many fields");
 	if (rules_redirect_fields(tok, ntok, &f, why, whylen) < 0)
 		return -1;
 	if (rules->count == max_rules)
-		return rules_why(why, whylen, "more than %zu rules", max_rules);
+		return util_fail(why, whylen, "more than %zu rules", max_rules);
 	if (rules_redirects_grow(rules) < 0)
-		return rules_why(why, whylen, "out of memory");
+		return util_fail(why, whylen, "out of memory");
 	if (rules_redirect_build(&rules->rules[rules->count], &f, why,
 	    whylen) < 0)
 		return -1;
@@ -1167,7 +1142,7 @@ rules_redirects_parse(const char *buf, size_t len, const char *file,
 	rc = 0;
 out:
 	if (rc < 0)
-		rules_why(err, errlen, "%s line %u: %s",
+		util_fail(err, errlen, "%s line %u: %s",
 		    rules_file_name(file, "_redirects"), rd.line, why);
 	rules_redirects_free(rules);
 	free(scratch);
@@ -1293,9 +1268,9 @@ rules_same_path(const char *target, const char *path, size_t len)
 	size_t i = 0, p = 0;
 
 	while (!rules_path_end(target[i]) && p < len) {
-		int hi = rules_hexval((unsigned char)target[i + 1]);
+		int hi = util_hexval((unsigned char)target[i + 1]);
 		int lo = hi < 0 ? -1 :
-		    rules_hexval((unsigned char)target[i + 2]);
+		    util_hexval((unsigned char)target[i + 2]);
 		char c = target[i];
 		size_t step = 1;
 
@@ -1404,24 +1379,24 @@ rules_header_check(const char *name, const char *value, char *why,
 	const char *refused;
 
 	if (len == 0)
-		return rules_why(why, whylen, "empty header name");
+		return util_fail(why, whylen, "empty header name");
 	if (len > RULES_HEADER_NAME_MAX)
-		return rules_why(why, whylen, "header name longer than %d "
+		return util_fail(why, whylen, "header name longer than %d "
 		    "bytes", RULES_HEADER_NAME_MAX);
 	for (size_t i = 0; i < len; i++)
 		if (!rules_tchar((unsigned char)name[i]))
-			return rules_why(why, whylen, "header name '%.*s' is "
+			return util_fail(why, whylen, "header name '%.*s' is "
 			    "not an HTTP token", RULES_SHOW, name);
 	refused = rules_header_refused(name);
 	if (refused != NULL)
-		return rules_why(why, whylen, "%s %s and cannot be set here",
+		return util_fail(why, whylen, "%s %s and cannot be set here",
 		    name, refused);
 
 	if (value[0] == '\0')
-		return rules_why(why, whylen, "%s has an empty value", name);
+		return util_fail(why, whylen, "%s has an empty value", name);
 	for (const char *p = value; *p != '\0'; p++)
 		if (rules_control((unsigned char)*p))
-			return rules_why(why, whylen, "the value of %s holds "
+			return util_fail(why, whylen, "the value of %s holds "
 			    "a control character", name);
 	return 0;
 }
@@ -1460,7 +1435,7 @@ rules_hblock_add(struct rules_hblock *b, const char *name,
 		if (strcasecmp(b->fields[i].name, name) != 0)
 			continue;
 		if (rules_hfield_join(&b->fields[i], value) < 0)
-			return rules_why(why, whylen, "out of memory");
+			return util_fail(why, whylen, "out of memory");
 		return 0;
 	}
 
@@ -1470,7 +1445,7 @@ rules_hblock_add(struct rules_hblock *b, const char *name,
 		    cap * sizeof(*grown));
 
 		if (grown == NULL)
-			return rules_why(why, whylen, "out of memory");
+			return util_fail(why, whylen, "out of memory");
 		b->fields = grown;
 		b->cap = cap;
 	}
@@ -1479,7 +1454,7 @@ rules_hblock_add(struct rules_hblock *b, const char *name,
 	f->value = strdup(value);
 	b->nfields++;
 	if (f->name == NULL || f->value == NULL)
-		return rules_why(why, whylen, "out of memory");
+		return util_fail(why, whylen, "out of memory");
 	return 0;
 }
 
@@ -1525,7 +1500,7 @@ rules_hblock_new(struct rules_headers *rules, const char *text,
 		    cap * sizeof(*grown));
 
 		if (grown == NULL) {
-			rules_why(why, whylen, "out of memory");
+			util_fail(why, whylen, "out of memory");
 			return NULL;
 		}
 		rules->blocks = grown;
@@ -1562,12 +1537,12 @@ rules_headers_field(struct rules_headers *rules, struct rules_hblock *b,
 	char *colon = strchr(line, ':');
 
 	if (b == NULL)
-		return rules_why(why, whylen, "a header line before any path");
+		return util_fail(why, whylen, "a header line before any path");
 	if (colon == NULL)
-		return rules_why(why, whylen, "expected 'Name: value', got "
+		return util_fail(why, whylen, "expected 'Name: value', got "
 		    "'%.*s'", RULES_SHOW, rules_trim(line));
 	if (rules->nlines == max_rules)
-		return rules_why(why, whylen, "more than %zu header lines",
+		return util_fail(why, whylen, "more than %zu header lines",
 		    max_rules);
 	*colon = '\0';
 	if (rules_hblock_add(b, rules_trim(line), rules_trim(colon + 1), why,
@@ -1587,14 +1562,14 @@ rules_headers_path(struct rules_headers *rules, struct rules_hblock **b,
 
 	if (*b != NULL && (*b)->nfields == 0) {
 		*errline = (*b)->line;
-		return rules_why(why, whylen, "path '%.*s' has no header "
+		return util_fail(why, whylen, "path '%.*s' has no header "
 		    "lines", RULES_SHOW, (*b)->pattern.source);
 	}
 	if (rules_is_url(text))
-		return rules_why(why, whylen, "paths given as URLs are not "
+		return util_fail(why, whylen, "paths given as URLs are not "
 		    "supported");
 	if (strpbrk(text, " \t") != NULL)
-		return rules_why(why, whylen, "a path line holds a space: "
+		return util_fail(why, whylen, "a path line holds a space: "
 		    "'%.*s'", RULES_SHOW, text);
 	*b = rules_hblock_new(rules, text, lineno, why, whylen);
 	return *b == NULL ? -1 : 0;
@@ -1641,7 +1616,7 @@ rules_headers_parse(const char *buf, size_t len, const char *file,
 		goto out;
 	if (b != NULL && b->nfields == 0) {
 		errline = b->line;
-		rules_why(why, sizeof(why), "path '%.*s' has no header lines",
+		util_fail(why, sizeof(why), "path '%.*s' has no header lines",
 		    RULES_SHOW, b->pattern.source);
 		goto out;
 	}
@@ -1650,7 +1625,7 @@ rules_headers_parse(const char *buf, size_t len, const char *file,
 	rc = 0;
 out:
 	if (rc < 0)
-		rules_why(err, errlen, "%s line %u: %s",
+		util_fail(err, errlen, "%s line %u: %s",
 		    rules_file_name(file, "_headers"),
 		    errline != 0 ? errline : rd.line, why);
 	rules_headers_free(rules);
@@ -1939,15 +1914,15 @@ rules_json_query(const json_t *query, struct rules_redirect_fields *f,
 	if (query == NULL)
 		return 0;
 	if (!json_is_array(query))
-		return rules_why(why, whylen, "\"query\" is not an array");
+		return util_fail(why, whylen, "\"query\" is not an array");
 	if (json_array_size(query) > RULES_QUERY_MAX)
-		return rules_why(why, whylen, "more than %d query conditions",
+		return util_fail(why, whylen, "more than %d query conditions",
 		    RULES_QUERY_MAX);
 	json_array_foreach(query, i, pair) {
 		f->qname[i] = rules_json_string(pair, "name");
 		f->qvalue[i] = rules_json_string(pair, "value");
 		if (f->qname[i] == NULL || f->qvalue[i] == NULL)
-			return rules_why(why, whylen, "query condition %zu "
+			return util_fail(why, whylen, "query condition %zu "
 			    "lacks a name or a value", i + 1);
 	}
 	f->nquery = json_array_size(query);
@@ -1964,18 +1939,18 @@ rules_json_redirect(const json_t *obj, struct rules_redirect_fields *f,
 
 	memset(f, 0, sizeof(*f));
 	if (!json_is_object(obj))
-		return rules_why(why, whylen, "not an object");
+		return util_fail(why, whylen, "not an object");
 	f->from = rules_json_string(obj, "from");
 	f->to = rules_json_string(obj, "to");
 	if (f->from == NULL || f->to == NULL)
-		return rules_why(why, whylen, "\"from\" or \"to\" is missing");
+		return util_fail(why, whylen, "\"from\" or \"to\" is missing");
 	if (!json_is_integer(status) || json_integer_value(status) < 0 ||
 	    json_integer_value(status) > 999)
-		return rules_why(why, whylen, "\"status\" is not a status");
+		return util_fail(why, whylen, "\"status\" is not a status");
 	if (force != NULL && !json_is_boolean(force))
-		return rules_why(why, whylen, "\"force\" is not a boolean");
+		return util_fail(why, whylen, "\"force\" is not a boolean");
 	if (rules_json_line(obj, line) < 0)
-		return rules_why(why, whylen, "\"line\" is not a line number");
+		return util_fail(why, whylen, "\"line\" is not a line number");
 	f->status = (int)json_integer_value(status);
 	f->force = json_is_true(force);
 	return rules_json_query(json_object_get(obj, "query"), f, why,
@@ -1995,7 +1970,7 @@ rules_redirects_from_json(const json_t *json, struct rules_redirects **out,
 
 	*out = NULL;
 	if (json != NULL && !json_is_array(json)) {
-		rules_why(why, sizeof(why), "not an array");
+		util_fail(why, sizeof(why), "not an array");
 		goto out;
 	}
 	rules = calloc(1, sizeof(*rules));
@@ -2008,7 +1983,7 @@ rules_redirects_from_json(const json_t *json, struct rules_redirects **out,
 		    sizeof(why)) < 0)
 			goto out;
 		if (rules_redirects_grow(rules) < 0) {
-			rules_why(why, sizeof(why), "out of memory");
+			util_fail(why, sizeof(why), "out of memory");
 			goto out;
 		}
 		if (rules_redirect_build(&rules->rules[rules->count], &f, why,
@@ -2021,7 +1996,7 @@ rules_redirects_from_json(const json_t *json, struct rules_redirects **out,
 	rc = 0;
 out:
 	if (rc < 0)
-		rules_why(err, errlen, "redirect %zu: %s", i + 1, why);
+		util_fail(err, errlen, "redirect %zu: %s", i + 1, why);
 	rules_redirects_free(rules);
 	return rc;
 }
@@ -2084,10 +2059,10 @@ rules_json_hblock(struct rules_headers *rules, const json_t *obj,
 
 	if (text == NULL || !json_is_array(values) ||
 	    json_array_size(values) == 0)
-		return rules_why(why, whylen, "\"for\" or \"values\" is "
+		return util_fail(why, whylen, "\"for\" or \"values\" is "
 		    "missing");
 	if (rules_json_line(obj, &line) < 0)
-		return rules_why(why, whylen, "\"line\" is not a line number");
+		return util_fail(why, whylen, "\"line\" is not a line number");
 	b = rules_hblock_new(rules, text, line, why, whylen);
 	if (b == NULL)
 		return -1;
@@ -2096,7 +2071,7 @@ rules_json_hblock(struct rules_headers *rules, const json_t *obj,
 		const char *value = rules_json_string(pair, "value");
 
 		if (name == NULL || value == NULL)
-			return rules_why(why, whylen, "value %zu lacks a name "
+			return util_fail(why, whylen, "value %zu lacks a name "
 			    "or a value", i + 1);
 		if (rules_hblock_add(b, name, value, why, whylen) < 0)
 			return -1;
@@ -2116,7 +2091,7 @@ rules_headers_from_json(const json_t *json, struct rules_headers **out,
 
 	*out = NULL;
 	if (json != NULL && !json_is_array(json)) {
-		rules_why(why, sizeof(why), "not an array");
+		util_fail(why, sizeof(why), "not an array");
 		goto out;
 	}
 	rules = calloc(1, sizeof(*rules));
@@ -2130,7 +2105,7 @@ rules_headers_from_json(const json_t *json, struct rules_headers **out,
 	rc = 0;
 out:
 	if (rc < 0)
-		rules_why(err, errlen, "headers block %zu: %s", i + 1, why);
+		util_fail(err, errlen, "headers block %zu: %s", i + 1, why);
 	rules_headers_free(rules);
 	return rc;
 }

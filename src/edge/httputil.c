@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/core.h"
 #include "edge/httputil.h"
 
 #define EDGE_Q_MAX              1000    /* q=1, in thousandths */
@@ -12,18 +13,6 @@
 #define EDGE_HASH_MAX           64
 
 /* Path. */
-
-static int
-edge_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static bool
 edge_control(unsigned char c)
@@ -41,9 +30,9 @@ edge_path_decode(const char *raw, size_t len, char *dec, size_t *declen)
 		unsigned char c = (unsigned char)raw[i];
 
 		if (c == '%') {
-			int hi = edge_hexval((unsigned char)raw[i + 1]);
+			int hi = util_hexval((unsigned char)raw[i + 1]);
 			int lo = hi < 0 ? -1 :
-			    edge_hexval((unsigned char)raw[i + 2]);
+			    util_hexval((unsigned char)raw[i + 2]);
 
 			if (lo < 0)
 				return -1;
@@ -450,7 +439,7 @@ edge_hash_token(const char *s, size_t len)
 			return false;
 		letter |= c != '_';
 		upper |= c >= 'A' && c <= 'Z';
-		nonhex |= c != '_' && edge_hexval(c) < 0;
+		nonhex |= c != '_' && util_hexval(c) < 0;
 	}
 	return digit && letter && (upper || !nonhex);
 }
