@@ -7,8 +7,8 @@
  * queue_wake() or queue_stop() signals it.
  *
  * One heartbeat thread renews the lease of every running job each
- * lease_ms / 3 (at most every QUEUE_HEARTBEAT_MAX_MS).  A renewal the store refuses means the job is no longer
- * the worker's (cancelled, deleted, or taken over after a stall): the
+ * lease_ms / 3 (at most every QUEUE_HEARTBEAT_MAX_MS).  A renewal the
+ * store refuses means the job is no longer the worker's (cancelled, deleted, or taken over after a stall): the
  * run is told to stop, and when its handler returns its outcome is only
  * logged, never written.
  *
