@@ -8,9 +8,9 @@
  *
  * One heartbeat thread renews the lease of every running job each
  * lease_ms / 3 (at most every QUEUE_HEARTBEAT_MAX_MS).  A renewal the
- * store refuses means the job is no longer the worker's (cancelled, deleted, or taken over after a stall): the
- * run is told to stop, and when its handler returns its outcome is only
- * logged, never written.
+ * store refuses means the job is no longer the worker's (cancelled,
+ * deleted, or taken over after a stall): the run is told to stop, and
+ * when its handler returns its outcome is only logged, never written.
  *
  * q->lock guards the flags of the queue and each worker's busy, seq and
  * lease_lost; no store call is made while holding it.  A worker's run
