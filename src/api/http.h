@@ -26,7 +26,12 @@ struct blob_store;
 struct queue;
 
 #define HTTP_JSON_BODY_MAX  (64 * 1024)   /* JSON request bodies */
-#define HTTP_HEADER_MEM     (32 * 1024)   /* per-connection header pool */
+/*
+ * A connection's memory pool: its headers and its read buffer.  256 KiB
+ * lets an upload move in large reads (bench/upload: a quarter less CPU
+ * than 32 KiB); it also bounds the request headers.
+ */
+#define HTTP_CONN_MEM       (256 * 1024)
 #define HTTP_CONN_TIMEOUT   60            /* seconds idle */
 #define HTTP_REQ_ID_LEN     16
 #define HTTP_DISCARD_MAX    (4u << 20)    /* refused body read on, then close */
