@@ -274,20 +274,25 @@ def test_killed_worker_job_is_taken_over(wenv):
 
 def test_live_lease_is_not_taken_over(wenv):
     # A worker that holds a job keeps renewing its lease: another
-    # worker does not take the job while the first is alive.
+    # worker does not take the job while the first is alive.  A lease
+    # of 6 s (renewed every 2 s or so) so that a loaded machine's stall
+    # of a second or two is no false alarm.
+    lease = "6s"
     api, m = api_and_member(wenv)
     first = wenv.start("worker", {"WHARF_WORKERS": "1",
                                   "WHARF_TEST_JOB_HOLD_MS": HOLD_MS,
-                                  "WHARF_JOB_LEASE": LEASE})
+                                  "WHARF_JOB_LEASE": lease})
     bid = wh.upload_ok(api, m)["build"]["id"]
     assert wh.wait_build(api, m, bid, ("building",) + wh.FINISHED)[
         "status"] == "building"
-    wenv.start("worker", {"WHARF_WORKERS": "1", "WHARF_JOB_LEASE": LEASE})
-    # Four leases long.
-    deadline = time.monotonic() + 8
-    while time.monotonic() < deadline:
+    wenv.start("worker", {"WHARF_WORKERS": "1", "WHARF_JOB_LEASE": lease})
+    # Two and a half leases long.
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 15:
         b = wh.get_build(api, m, bid)
-        assert b["status"] == "building" and b["attempts"] == 1, b
+        assert b["status"] == "building" and b["attempts"] == 1, (
+            "taken from a live worker %.1f s after the second worker "
+            "started: %s" % (time.monotonic() - t0, b))
         time.sleep(0.25)
 
     assert first.kill() == -9
