@@ -14,6 +14,14 @@
  *   names      custom host -> tenant, build id -> deployment, with a
  *              short time to live (negative answers too)
  *
+ * Those are shared by the loop threads under one mutex.  In front of
+ * them each loop thread keeps its own small caches (edge_local.c),
+ * read without any lock: Host -> manifest (valid while no pointer has
+ * flipped anywhere, and for at most EDGE_LOCAL_TTL_MS), object key ->
+ * body (while the shared cache still holds it), and object key -> an
+ * open descriptor for sendfile.  A hot site is thus served without
+ * touching the mutex at all.
+ *
  * A request takes one reference to one manifest and is answered from
  * it alone, so a flip in the middle of a request never mixes two
  * deployments.
@@ -34,13 +42,17 @@
 #define EDGE_POINTER_POLL_MS    500
 #define EDGE_MANIFEST_BYTES     (128u << 20)    /* manifests cached */
 #define EDGE_BODY_BYTES         (256u << 20)    /* small files cached */
-#define EDGE_BODY_MAX           (256u << 10)    /* larger: sendfile */
+#define EDGE_BODY_MAX           (64u << 10)     /* larger: sendfile */
 #define EDGE_NAME_TTL_MS        5000            /* hosts, builds */
 #define EDGE_NEGATIVE_TTL_MS    1000            /* unknown tenants */
 #define EDGE_SKEW_WINDOW_MS     (3600 * 1000)   /* skew protection */
 #define EDGE_SKEW_MAX           8               /* older deployments */
 #define EDGE_MANIFEST_MAX       (64u << 20)     /* one manifest's JSON */
 #define EDGE_THREADS            2
+#define EDGE_LOCAL_HOSTS        64              /* per loop thread */
+#define EDGE_LOCAL_BODIES       256
+#define EDGE_LOCAL_FILES        128             /* open descriptors */
+#define EDGE_LOCAL_TTL_MS       1000
 
 struct edge_map;
 
@@ -65,7 +77,7 @@ struct edge_manifest {
 	struct rules_headers   *headers;
 	size_t                  bytes;  /* memory, for the bound */
 	struct edge_manifest   *prev, *next;   /* LRU, under the lock */
-	bool                    cached;
+	atomic_bool             cached; /* in the shared cache */
 };
 
 /* The bytes of one small object, lent to responses. */
@@ -74,9 +86,19 @@ struct edge_body {
 	char               *key;
 	size_t              len;
 	struct edge_body   *prev, *next;       /* LRU */
-	bool                cached;
+	atomic_bool         cached;             /* in the shared cache */
 	unsigned char       data[];
 };
+
+/* An open object for sendfile, owned by one loop thread's cache. */
+struct edge_fobj {
+	int         refs;       /* the cache's and each response's */
+	int         fd;
+	uint64_t    size;
+	char        key[];
+};
+
+struct edge_local;
 
 struct edge {
 	const struct config   *cfg;
@@ -94,6 +116,7 @@ struct edge {
 	size_t                 m_bytes;
 	struct edge_body      *b_head, *b_tail;
 	size_t                 b_bytes;
+	struct edge_local     *locals;         /* every loop thread's */
 
 	pthread_t              poller;
 	pthread_mutex_t        poll_lock;
@@ -136,6 +159,37 @@ const struct edge_file *edge_manifest_find(const struct edge_manifest *m,
 struct edge_body *edge_body_get(struct edge *e, const char *key,
     uint64_t size);
 void edge_body_put(struct edge *e, struct edge_body *b);
+
+/* The current flip generation: it moves on every pointer flip seen. */
+uint64_t edge_site_generation(void);
+/* The shared lookups behind edge_site_for_host (edge_site.c). */
+struct edge_manifest *edge_site_lookup(struct edge *e, const char *host);
+struct edge_body *edge_body_lookup(struct edge *e, const char *key,
+    uint64_t size);
+
+/* Per-loop-thread caches (edge_local.c); e->lock is never taken on a hit. */
+
+/* The calling thread's caches, created on first use; NULL if out of
+ * memory (callers then go to the shared caches). */
+struct edge_local *edge_local(struct edge *e);
+/* The manifest cached for host, referenced, or NULL. */
+struct edge_manifest *edge_local_host(struct edge_local *l, const char *host);
+/* Remembers m (gets its own reference) for host as looked up at gen. */
+void edge_local_host_set(struct edge_local *l, const char *host,
+    uint64_t gen, struct edge_manifest *m);
+struct edge_body *edge_local_body(struct edge_local *l, const char *key,
+    uint64_t size);
+void edge_local_body_set(struct edge_local *l, struct edge_body *b);
+/*
+ * An open descriptor of the object, referenced (edge_fobj_put on the
+ * same thread), opened on a miss; NULL when it cannot be read or is not
+ * size bytes.
+ */
+struct edge_fobj *edge_local_file(struct edge *e, struct edge_local *l,
+    const char *key, uint64_t size);
+void edge_fobj_put(struct edge_fobj *f);
+/* Frees every thread's caches; the loop threads have ended. */
+void edge_local_fini(struct edge *e);
 
 int edge_site_init(struct edge *e);
 void edge_site_fini(struct edge *e);

@@ -160,19 +160,23 @@ edge_release_body(void *arg)
 }
 
 static void
-edge_release_fd(void *arg)
+edge_release_fobj(void *arg)
 {
-	close((int)(intptr_t)arg);
+	edge_fobj_put(arg);
 }
 
-/* The object's bytes into the response: from memory, or by sendfile. */
+/*
+ * The object's bytes into the response: a small one from memory, a
+ * larger one by sendfile from a descriptor the thread keeps open.
+ * Memory wins for small files (one send for head and body); past
+ * EDGE_BODY_MAX sendfile does, as it spares the copy into the heap.
+ */
 static int
 edge_body(struct edge *e, struct edge_response *resp, const char *key,
     uint64_t size, uint64_t start, uint64_t len)
 {
 	struct edge_body *b;
-	uint64_t real;
-	int fd, r;
+	struct edge_fobj *f;
 
 	if (size <= EDGE_BODY_MAX) {
 		b = edge_body_get(e, key, size);
@@ -182,14 +186,11 @@ edge_body(struct edge *e, struct edge_response *resp, const char *key,
 		    edge_release_body, b);
 		return 0;
 	}
-	r = blob_open_fd(e->blob, key, &fd, &real);
-	if (r != 0 || real != size) {
-		if (r == 0)
-			close(fd);
+	f = edge_local_file(e, edge_local(e), key, size);
+	if (f == NULL)
 		return -1;
-	}
-	edge_response_body_file(resp, fd, (off_t)start, (size_t)len,
-	    edge_release_fd, (void *)(intptr_t)fd);
+	edge_response_body_file(resp, f->fd, (off_t)start, (size_t)len,
+	    edge_release_fobj, f);
 	return 0;
 }
 

@@ -34,7 +34,15 @@ struct edge_skew {
 	struct edge_pointer d[EDGE_SKEW_MAX];
 };
 
+/* Moves on every flip, of any tenant: what was looked up before a
+ * move may be old.  Process-wide, as flips are. */
 static _Atomic uint64_t edge_generation;
+
+uint64_t
+edge_site_generation(void)
+{
+	return atomic_load(&edge_generation);
+}
 
 /* Pointers. */
 
@@ -57,17 +65,6 @@ edge_remember(struct edge_map *map, const char *key, const void *value,
 		return;
 	memcpy(copy, value, size);
 	free(edge_map_put(map, key, copy));
-}
-
-void
-edge_invalidate(void *ctx, const char *tenant)
-{
-	struct edge *e = ctx;
-
-	atomic_fetch_add(&edge_generation, 1);
-	pthread_mutex_lock(&e->lock);
-	free(edge_map_del(e->pointers, tenant));
-	pthread_mutex_unlock(&e->lock);
 }
 
 /* A cached entry of map under key still valid, copied into out. */
@@ -340,7 +337,7 @@ edge_manifest_evict(struct edge *e)
 		edge_lru_unlink(e, m);
 		edge_map_del(e->manifests, m->id);
 		e->m_bytes -= m->bytes;
-		m->cached = false;
+		atomic_store(&m->cached, false);
 		edge_manifest_put(e, m);
 	}
 }
@@ -371,7 +368,7 @@ edge_manifest_get(struct edge *e, const struct edge_pointer *p)
 	    loaded) == NULL && edge_map_get(e->manifests, p->deployment)) {
 		m = loaded;
 		loaded = NULL;
-		m->cached = true;
+		atomic_store(&m->cached, true);
 		atomic_fetch_add(&m->refs, 1);          /* the cache's */
 		edge_lru_front(e, m);
 		e->m_bytes += m->bytes;
@@ -383,6 +380,28 @@ edge_manifest_get(struct edge *e, const struct edge_pointer *p)
 	if (loaded != NULL && m != NULL)
 		edge_manifest_put(e, loaded);   /* another thread won */
 	return m != NULL ? m : loaded;
+}
+
+void
+edge_invalidate(void *ctx, const char *tenant)
+{
+	struct edge *e = ctx;
+	struct edge_pointer p;
+
+	atomic_fetch_add(&edge_generation, 1);
+	pthread_mutex_lock(&e->lock);
+	free(edge_map_del(e->pointers, tenant));
+	pthread_mutex_unlock(&e->lock);
+
+	/*
+	 * Read the new pointer and its manifest now, on the flipping
+	 * thread (a deploy, or the poll thread), so that the first
+	 * request after the flip finds them cached instead of querying
+	 * the database and the blob store on a loop thread.  A flip that
+	 * races this one keeps what is read here out of the cache.
+	 */
+	if (edge_pointer_get(e, tenant, &p) == 0)
+		edge_manifest_put(e, edge_manifest_get(e, &p));
 }
 
 /* Hosts. */
@@ -409,7 +428,7 @@ edge_host_clean(const char *host, char *out, size_t len)
 }
 
 struct edge_manifest *
-edge_site_for_host(struct edge *e, const char *host)
+edge_site_lookup(struct edge *e, const char *host)
 {
 	char name[STORE_HOST_MAX + 1], tenant[WHARF_SLUG_MAX + 1];
 	struct edge_pointer p;
@@ -542,7 +561,7 @@ edge_body_evict(struct edge *e)
 		edge_body_unlink(e, b);
 		edge_map_del(e->bodies, b->key);
 		e->b_bytes -= b->len;
-		b->cached = false;
+		atomic_store(&b->cached, false);
 		edge_body_put(e, b);
 	}
 }
@@ -570,13 +589,13 @@ edge_body_load(struct edge *e, const char *key, uint64_t size)
 	free(data);
 	b->len = len;
 	b->prev = b->next = NULL;
-	b->cached = false;
+	atomic_init(&b->cached, false);
 	atomic_init(&b->refs, 1);
 	return b;
 }
 
 struct edge_body *
-edge_body_get(struct edge *e, const char *key, uint64_t size)
+edge_body_lookup(struct edge *e, const char *key, uint64_t size)
 {
 	struct edge_body *b, *loaded;
 
@@ -600,7 +619,7 @@ edge_body_get(struct edge *e, const char *key, uint64_t size)
 		atomic_fetch_add(&b->refs, 1);
 	} else if (edge_map_put(e->bodies, key, loaded) == NULL &&
 	    edge_map_get(e->bodies, key) == loaded) {
-		loaded->cached = true;
+		atomic_store(&loaded->cached, true);
 		atomic_fetch_add(&loaded->refs, 1);     /* the cache's */
 		edge_body_front(e, loaded);
 		e->b_bytes += loaded->len;
@@ -684,6 +703,7 @@ edge_site_init(struct edge *e)
 void
 edge_site_fini(struct edge *e)
 {
+	edge_local_fini(e);
 	if (e->pointers)
 		edge_map_each(e->pointers, edge_free_value, NULL);
 	if (e->names)

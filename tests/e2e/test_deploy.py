@@ -13,6 +13,7 @@ that counts and lists are its own.
 """
 
 import gzip
+import http.client
 import json
 import os
 import re
@@ -391,6 +392,43 @@ def test_rollback_and_back(two):
     wait_serves(srv, two.host, two.m2)
     data = wh.list_deployments(srv, owner)
     assert data["current"] == two.d2["id"], data
+
+
+def test_flip_seen_by_the_next_request_on_warm_connections(two):
+    """The edge's loop threads cache Host -> manifest per thread; a flip
+    must still show on the very next request of a kept-alive connection
+    that has just been served the old version, whatever thread it is
+    on.  Several connections, so that every loop thread holds one."""
+    srv, owner = two.server, two.owner
+    wait_serves(srv, two.host, two.m2)
+    conns = [http.client.HTTPConnection("127.0.0.1", srv.edge_port,
+                                        timeout=10) for _ in range(8)]
+
+    def fetch(conn):
+        conn.request("GET", "/about", headers={
+            "Host": two.host, "Accept-Encoding": "identity"})
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 200, (resp.status, body)
+        return body
+
+    try:
+        current = (two.d2, two.m2)
+        for flip in range(6):
+            for conn in conns:                  # warm every cache
+                for _ in range(3):
+                    assert current[1].encode() in fetch(conn)
+            current = (two.d1, two.m1) if current[0] is two.d2 \
+                else (two.d2, two.m2)
+            wh.assert_json(wh.activate(srv, owner, current[0]["id"]), 200)
+            for i, conn in enumerate(conns):
+                body = fetch(conn)
+                assert current[1].encode() in body, \
+                    "flip %d, connection %d still served %r" % (
+                        flip, i, body)
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 def test_immutable_urls_ignore_the_pointer(two):

@@ -79,7 +79,7 @@ def deploy(server, files, member=None):
 
 
 PNG = (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + os.urandom(600))
-# Larger than the edge's in-memory body cache takes (256 KiB): sent
+# Larger than the edge's in-memory body cache takes (64 KiB): sent
 # from the file.
 BIG = os.urandom(700 * 1024 + 123)
 
