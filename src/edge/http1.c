@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -50,12 +51,14 @@
 #define EDGE_SERVER_HEADERS_MAX 160     /* Date, Content-Length, ... */
 #define EDGE_OUT_MAX            (EDGE_STATUS_LINE_MAX + \
 	EDGE_RESP_HEADERS_MAX + EDGE_SERVER_HEADERS_MAX)
-#define EDGE_EVENTS_MAX         256     /* per epoll_wait() */
+#define EDGE_EVENTS_MAX         32      /* per epoll_wait(), see below */
 #define EDGE_FREE_CONNS_MAX     64      /* kept for reuse per thread */
 #define EDGE_SWEEP_MAX_MS       1000
 #define EDGE_ACCEPT_PAUSE_MS    100     /* after EMFILE and the like */
 #define EDGE_DATE_LEN           37      /* "Date: ...GMT\r\n" */
 #define EDGE_REFUSE_READS       4       /* drained before a refusal */
+#define EDGE_BALANCE_SLACK      2       /* connections above the least */
+#define EDGE_INBOX_MAX          256     /* handed-over fds waiting */
 
 /* Date, "Content-Length: " + 20 digits, "Connection: keep-alive", end. */
 _Static_assert(EDGE_DATE_LEN + 38 + 24 + 2 <= EDGE_SERVER_HEADERS_MAX,
@@ -123,6 +126,7 @@ struct edge_counters {
 	_Atomic uint64_t conns_accepted;
 	_Atomic uint64_t conns_refused;
 	_Atomic uint64_t conns_open;
+	_Atomic uint64_t conns_handed;
 	_Atomic uint64_t status_4xx;
 	_Atomic uint64_t status_5xx;
 };
@@ -134,7 +138,7 @@ struct edge_thread {
 	bool                  started;
 	int                   epfd;
 	int                   lfd;      /* this thread's listening socket */
-	int                   wakefd;   /* eventfd: stop */
+	int                   wakefd;   /* eventfd: stop, or inbox */
 	int                   lfd_tag;  /* epoll data for lfd: &lfd_tag */
 	int                   wake_tag;
 	int                   nconns;
@@ -149,6 +153,12 @@ struct edge_thread {
 	int                   nfree;
 	struct edge_request   req;      /* scratch for the handler */
 	struct edge_counters  counters;
+
+	/* Connections other threads accepted for this one (see below). */
+	pthread_mutex_t       inbox_lock;
+	int                   inbox[EDGE_INBOX_MAX];
+	int                   ninbox;
+	atomic_int            inbox_len; /* ninbox, readable unlocked */
 };
 
 struct edge_server {
@@ -196,6 +206,8 @@ edge_stats_add(struct edge_stats *out, const struct edge_counters *c)
 	out->conns_refused += atomic_load_explicit(&c->conns_refused,
 	    memory_order_relaxed);
 	out->conns_open += atomic_load_explicit(&c->conns_open,
+	    memory_order_relaxed);
+	out->conns_handed += atomic_load_explicit(&c->conns_handed,
 	    memory_order_relaxed);
 	out->status_4xx += atomic_load_explicit(&c->status_4xx,
 	    memory_order_relaxed);
@@ -1319,15 +1331,109 @@ edge_accept_one(struct edge_thread *t, int fd)
 	edge_list_touch(t, &t->idle, c);
 }
 
+/*
+ * Balance.  Every thread listens on its own SO_REUSEPORT socket and the
+ * kernel spreads new connections over them by a hash of their
+ * addresses, so one thread may get noticeably more than another: with
+ * 256 connections and two threads a split of 136 to 120 is common, and
+ * the thread with more answers each of its connections later, which is
+ * what the p99 measures.  So a thread that accepts a connection while
+ * it has EDGE_BALANCE_SLACK more than the least loaded one hands the
+ * descriptor over: into that thread's inbox, and a write to its
+ * eventfd wakes it.  A thread's load is its open connections plus its
+ * inbox; both are read without a lock, which is good enough for a
+ * heuristic: a race costs a connection on a busier thread, not
+ * correctness.
+ */
+static int
+edge_load(struct edge_thread *t)
+{
+	return (int)atomic_load_explicit(&t->counters.conns_open,
+	    memory_order_relaxed) +
+	    atomic_load_explicit(&t->inbox_len, memory_order_relaxed);
+}
+
+/* The least loaded thread, when t carries the slack more; or NULL. */
+static struct edge_thread *
+edge_balance_target(struct edge_thread *t)
+{
+	struct edge_server *srv = t->srv;
+	struct edge_thread *best = NULL;
+	int least = edge_load(t) - EDGE_BALANCE_SLACK;
+
+	for (int i = 0; i < srv->nthreads; i++) {
+		struct edge_thread *o = srv->threads[i];
+		int load;
+
+		if (o == t)
+			continue;
+		load = edge_load(o);
+		if (load < least) {
+			least = load;
+			best = o;
+		}
+	}
+	return best;
+}
+
+/* Queues fd on to's inbox and wakes it; false when the inbox is full. */
+static bool
+edge_hand_over(struct edge_thread *from, struct edge_thread *to, int fd)
+{
+	uint64_t one = 1;
+	bool queued;
+	ssize_t w;
+
+	pthread_mutex_lock(&to->inbox_lock);
+	queued = to->ninbox < EDGE_INBOX_MAX;
+	if (queued) {
+		to->inbox[to->ninbox++] = fd;
+		atomic_store_explicit(&to->inbox_len, to->ninbox,
+		    memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&to->inbox_lock);
+	if (!queued)
+		return false;
+	/* Fails only with the counter at 2^64 - 2: it is read each time. */
+	w = write(to->wakefd, &one, sizeof(one));
+	(void)w;
+	edge_count(&from->counters.conns_handed, 1);
+	return true;
+}
+
+/* Takes in what other threads handed over; on a wakeup of wakefd. */
+static void
+edge_adopt(struct edge_thread *t)
+{
+	int fds[EDGE_INBOX_MAX], n;
+	uint64_t count;
+	ssize_t r;
+
+	/* Clears the eventfd; a stop sets srv->stopping before writing. */
+	r = read(t->wakefd, &count, sizeof(count));
+	(void)r;
+	pthread_mutex_lock(&t->inbox_lock);
+	n = t->ninbox;
+	memcpy(fds, t->inbox, (size_t)n * sizeof(fds[0]));
+	t->ninbox = 0;
+	atomic_store_explicit(&t->inbox_len, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&t->inbox_lock);
+	for (int i = 0; i < n; i++)
+		edge_accept_one(t, fds[i]);
+}
+
 static void
 edge_accept(struct edge_thread *t)
 {
 	for (int i = 0; i < EDGE_ACCEPT_BATCH; i++) {
 		int fd = accept4(t->lfd, NULL, NULL,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct edge_thread *to;
 
 		if (fd >= 0) {
-			edge_accept_one(t, fd);
+			to = edge_balance_target(t);
+			if (to == NULL || !edge_hand_over(t, to, fd))
+				edge_accept_one(t, fd);
 			continue;
 		}
 		switch (errno) {
@@ -1403,10 +1509,27 @@ edge_thread_dispatch(struct edge_thread *t, struct epoll_event *ev)
 {
 	if (ev->data.ptr == &t->lfd_tag)
 		edge_accept(t);
-	else if (ev->data.ptr != &t->wake_tag)
+	else if (ev->data.ptr == &t->wake_tag)
+		edge_adopt(t);
+	else
 		edge_conn_event(t, ev->data.ptr, ev->events);
 }
 
+/*
+ * The loop yields the CPU after every batch of events it handled, and a
+ * batch is at most EDGE_EVENTS_MAX events.  Both are for the tail
+ * latency when the loop threads share CPUs with each other or with
+ * anything else (builds, the API, a load generator): a thread with
+ * work keeps its CPU until the scheduler preempts it, a whole slice of
+ * several milliseconds, while the connections of the thread waiting
+ * behind it sit unanswered; under wrk on 2 CPUs that made the edge's
+ * p99 two slices (7 ms) where nginx, whose workers block more often,
+ * had 4.  Yielding after a batch hands the CPU over at the finest point
+ * where no connection is half done; on an idle CPU sched_yield() costs
+ * one system call and returns at once.  A small batch bounds the time
+ * between two yields to a few dozen responses.  Measured in
+ * docs/benchmarks.md (bench/edge).
+ */
 static void *
 edge_thread_main(void *arg)
 {
@@ -1429,6 +1552,8 @@ edge_thread_main(void *arg)
 		for (int i = 0; i < n; i++)
 			edge_thread_dispatch(t, &events[i]);
 		edge_sweep(t);
+		if (n > 0)
+			sched_yield();
 	}
 	edge_thread_close_all(t);
 	return NULL;
@@ -1575,10 +1700,12 @@ edge_thread_new(struct edge_server *srv, int index)
 	t->index = index;
 	t->lfd = -1;
 	t->wakefd = -1;
+	pthread_mutex_init(&t->inbox_lock, NULL);
 	t->idle.timeout_ms = srv->idle_timeout_ms;
 	t->lingering.timeout_ms = EDGE_LINGER_MS;
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (t->epfd < 0) {
+		pthread_mutex_destroy(&t->inbox_lock);
 		free(t);
 		return NULL;
 	}
@@ -1612,6 +1739,10 @@ edge_thread_free(struct edge_thread *t)
 		close(t->wakefd);
 	if (t->epfd >= 0)
 		close(t->epfd);
+	/* Handed over after the thread's last look at its inbox. */
+	for (int i = 0; i < t->ninbox; i++)
+		close(t->inbox[i]);
+	pthread_mutex_destroy(&t->inbox_lock);
 	free(t);
 }
 
@@ -1754,13 +1885,15 @@ edge_server_stop(struct edge_server *srv)
 		    write(t->wakefd, &one, sizeof(one)) < 0)
 			log_warn("edge.wake", "thread=%d", i);
 	}
+	/* All joined before any is freed: a thread hands over to others. */
 	for (int i = 0; i < srv->nthreads; i++) {
 		struct edge_thread *t = srv->threads[i];
 
 		if (t != NULL && t->started)
 			pthread_join(t->tid, NULL);
-		edge_thread_free(t);
 	}
+	for (int i = 0; i < srv->nthreads; i++)
+		edge_thread_free(srv->threads[i]);
 	free(srv);
 }
 

@@ -168,6 +168,7 @@ struct edge_stats {
 	uint64_t conns_accepted;
 	uint64_t conns_refused; /* over the cap: 503 and closed */
 	uint64_t conns_open;    /* now */
+	uint64_t conns_handed;  /* accepted, then given to a less busy thread */
 	uint64_t status_4xx;
 	uint64_t status_5xx;
 };
