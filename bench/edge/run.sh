@@ -15,6 +15,7 @@
 #
 #   bench/edge/run.sh                           # 3 rounds of 10 s
 #   DURATION=5 ROUNDS=1 CONNS=256 bench/edge/run.sh
+#   ROUNDS=9 CONNS=256 FILES=/img/photo.png bench/edge/run.sh  # one cell
 #
 # Runs build/wharf (or $WHARF): build it first.  Both servers get 2
 # threads/processes (the edge one per CPU, nginx WORKERS).  Installs nginx-light and wrk when missing (as root).
@@ -31,7 +32,7 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-"64 256"}
 WORKERS=${WORKERS:-2}
 NGINX_PORT=${NGINX_PORT:-18490}
-FILES="/index.html /assets/app-3f9a2c1b.js /img/photo.png"
+FILES=${FILES:-"/index.html /assets/app-3f9a2c1b.js /img/photo.png"}
 
 install_tools() {
 	want=""
