@@ -2,11 +2,12 @@
  * routes_upload: POST /api/builds/:tenantId, a ZIP in, a queued build
  * out.
  *
- * The multipart body is parsed as it arrives (libmicrohttpd's post
- * processor) and the file goes straight into the blob store through a
- * blob writer while its SHA-256 is computed, so memory stays flat
- * whatever the file's size.  Only when the body is complete and valid
- * is the blob committed and the build row and its job inserted, in one
+ * The multipart body is parsed as it arrives (multipart.h) and the
+ * file goes straight into the blob store through a blob writer while
+ * its SHA-256 is computed, both on a helper thread (upload_pipe.h) so
+ * that they overlap with receiving; memory stays flat whatever the
+ * file's size.  Only when the body is complete and valid is the blob
+ * committed and the build row and its job inserted, in one
  * transaction; any failure before that aborts the writer (its temp file
  * goes) and leaves no row.  A failure of the insert deletes the blob.
  */
@@ -18,16 +19,16 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
-
 #include "api/http.h"
+#include "api/multipart.h"
+#include "api/upload_pipe.h"
 #include "blob/blob.h"
 #include "build/discover.h"
 #include "build/envfile.h"
 #include "core/log.h"
 #include "queue/queue.h"
 
-#define UPLOAD_PP_BUFFER     (64 * 1024)
+#define UPLOAD_PP_BUFFER     (64 * 1024)  /* urlencoded forms only */
 #define UPLOAD_MAX_FIELDS    10
 #define UPLOAD_TEXT_MAX      (1024 * 1024)
 #define UPLOAD_ENV_MAX       64          /* variables per build */
@@ -52,7 +53,8 @@ static const char *const upload_zip_types[] = {
 
 /* Where the multipart body is: in which field, and what it holds. */
 struct upload {
-	struct MHD_PostProcessor *pp;
+	struct multipart   *mp;         /* multipart/form-data, or else */
+	struct MHD_PostProcessor *pp;   /* urlencoded */
 	char                id[WHARF_ID_LEN + 1];
 	char                key[256];         /* tenants/<t>/builds/<id>/... */
 
@@ -65,7 +67,8 @@ struct upload {
 	/* The file. */
 	int                 files;
 	struct blob_writer *writer;
-	EVP_MD_CTX         *sha;
+	struct upload_pipe *pipe;       /* hashes and writes into writer */
+	unsigned char       sha[UPLOAD_PIPE_SHA_LEN];
 	uint64_t            size;
 	unsigned char       magic[4];
 	char                filename[UPLOAD_NAME_MAX + 1];
@@ -185,7 +188,8 @@ upload_field_begin(struct http_request *rq, struct upload *up,
 		return -1;
 	}
 	upload_keep_name(up, filename);
-	if (blob_writer_begin(rq->srv->blob, up->key, &up->writer) != 0) {
+	if (blob_writer_begin(rq->srv->blob, up->key, &up->writer) != 0 ||
+	    upload_pipe_start(up->writer, &up->pipe) != 0) {
 		upload_refuse(up, 500, "Internal error", "Cannot store the "
 		    "upload; the request id is %s", rq->id);
 		return -1;
@@ -216,8 +220,7 @@ upload_file_data(struct http_request *rq, struct upload *up,
 		    cfg->max_upload_size);
 		return -1;
 	}
-	if (EVP_DigestUpdate(up->sha, data, size) != 1 ||
-	    blob_writer_write(up->writer, data, size) != 0) {
+	if (upload_pipe_write(up->pipe, data, size) != 0) {
 		upload_refuse(up, 500, "Internal error", "Cannot store the "
 		    "upload; the request id is %s", rq->id);
 		return -1;
@@ -256,6 +259,42 @@ upload_text_data(struct upload *up, const char *data, size_t size)
 	return 0;
 }
 
+/* A chunk of the current field, whichever parser found it. */
+static int
+upload_field_data(struct http_request *rq, struct upload *up,
+    const char *data, size_t size)
+{
+	up->field_bytes += size;
+	if (up->field_is_file)
+		return size > 0 ? upload_file_data(rq, up, data, size) : 0;
+	return upload_text_data(up, data, size);
+}
+
+/* The multipart parser's callbacks (multipart/form-data). */
+static int
+upload_part_begin(void *cls, const char *name, const char *filename,
+    const char *content_type)
+{
+	struct http_request *rq = cls;
+
+	return upload_field_begin(rq, rq->stream, name, filename,
+	    content_type);
+}
+
+static int
+upload_part_data(void *cls, const char *buf, size_t len)
+{
+	struct http_request *rq = cls;
+
+	return upload_field_data(rq, rq->stream, buf, len);
+}
+
+static const struct multipart_ops upload_multipart_ops = {
+	.begin = upload_part_begin,
+	.data = upload_part_data,
+};
+
+/* libmicrohttpd's post processor's callback (urlencoded forms). */
 static enum MHD_Result
 upload_iterate(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *filename, const char *content_type,
@@ -274,13 +313,29 @@ upload_iterate(void *cls, enum MHD_ValueKind kind, const char *key,
 	if (off == 0 && !(same && up->field_bytes == 0) &&
 	    upload_field_begin(rq, up, key, filename, content_type) != 0)
 		return MHD_NO;
-	up->field_bytes += size;
-	if (up->field_is_file) {
-		if (size > 0 && upload_file_data(rq, up, data, size) != 0)
-			return MHD_NO;
-	} else if (upload_text_data(up, data, size) != 0)
-		return MHD_NO;
-	return MHD_YES;
+	return upload_field_data(rq, up, data, size) == 0 ? MHD_YES : MHD_NO;
+}
+
+/*
+ * The body's parser: ours for multipart/form-data, which is what
+ * carries files and where speed matters; libmicrohttpd's post
+ * processor for urlencoded forms, which cannot carry a file but are
+ * refused field by field as before.  false when the body is neither.
+ */
+static bool
+upload_parser(struct http_request *rq, struct upload *up)
+{
+	const char *type = MHD_lookup_connection_value(rq->conn,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+	if (type != NULL && strncasecmp(type,
+	    MHD_HTTP_POST_ENCODING_FORM_URLENCODED,
+	    strlen(MHD_HTTP_POST_ENCODING_FORM_URLENCODED)) == 0)
+		up->pp = MHD_create_post_processor(rq->conn, UPLOAD_PP_BUFFER,
+		    upload_iterate, rq);
+	else
+		up->mp = multipart_new(type, &upload_multipart_ops, rq);
+	return up->pp != NULL || up->mp != NULL;
 }
 
 static void
@@ -307,17 +362,19 @@ upload_begin(struct http_request *rq)
 	util_uuid(up->id);
 	snprintf(up->key, sizeof(up->key), "tenants/%s/builds/%s/source.zip",
 	    rq->tenant.slug, up->id);
-	up->sha = EVP_MD_CTX_new();
-	if (up->sha == NULL || EVP_DigestInit_ex(up->sha, EVP_sha256(),
-	    NULL) != 1) {
-		http_reply_error(rq, 500, "Internal error", "Out of memory");
-		return;
-	}
-	up->pp = MHD_create_post_processor(rq->conn, UPLOAD_PP_BUFFER,
-	    upload_iterate, rq);
-	if (up->pp == NULL)
+	if (!upload_parser(rq, up))
 		http_reply_error(rq, 400, "Invalid upload", "Send the ZIP as "
 		    "multipart/form-data with the file in the field 'file'");
+}
+
+/* Stops the helper, then drops the temp object: nothing is left. */
+static void
+upload_discard(struct upload *up)
+{
+	upload_pipe_free(up->pipe);
+	up->pipe = NULL;
+	blob_writer_abort(up->writer);
+	up->writer = NULL;
 }
 
 /* A chunk of the body; a refusal is answered at once (see http.h). */
@@ -326,16 +383,18 @@ upload_data(struct http_request *rq, const char *buf, size_t len)
 {
 	struct upload *up = rq->stream;
 	char q[300];
+	bool parsed;
 
-	if (MHD_post_process(up->pp, buf, len) != MHD_YES && up->status == 0)
+	if (up->mp != NULL)
+		parsed = multipart_feed(up->mp, buf, len) == 0;
+	else
+		parsed = MHD_post_process(up->pp, buf, len) == MHD_YES;
+	if (!parsed && up->status == 0)
 		upload_refuse(up, 400, "Invalid upload", "The multipart body "
 		    "could not be parsed");
 	if (up->status == 0)
 		return;
-	if (up->writer != NULL) {
-		blob_writer_abort(up->writer);  /* the temp file goes now */
-		up->writer = NULL;
-	}
+	upload_discard(up);     /* the temp file goes now */
 	log_info("upload.refused", "req=%s tenant=%s status=%d reason=%s",
 	    rq->id, rq->tenant.slug, up->status,
 	    log_q(q, sizeof(q), up->message));
@@ -529,7 +588,6 @@ static int
 upload_fill_build(struct http_request *rq, struct upload *up, json_t *cfg,
     struct store_build *b, char **env_values)
 {
-	unsigned char digest[32];
 	json_t *env = json_object_get(cfg, "environmentVariables");
 	json_t *names = json_array();
 	char *names_text;
@@ -553,8 +611,7 @@ upload_fill_build(struct http_request *rq, struct upload *up, json_t *cfg,
 	snprintf(b->original_name, sizeof(b->original_name), "%s",
 	    up->filename);
 	b->size = (int64_t)up->size;
-	EVP_DigestFinal_ex(up->sha, digest, NULL);
-	util_hex(digest, sizeof(digest), b->sha256);
+	util_hex(up->sha, sizeof(up->sha), b->sha256);
 
 	json_object_foreach(env, name, value)
 		json_array_append_new(names, json_string(name));
@@ -645,11 +702,17 @@ static void
 upload_end(struct http_request *rq)
 {
 	struct upload *up = rq->stream;
-	enum MHD_Result complete;
+	bool complete;
 
-	complete = MHD_destroy_post_processor(up->pp);
-	up->pp = NULL;
-	if (up->status == 0 && complete != MHD_YES)
+	if (up->mp != NULL) {
+		complete = multipart_complete(up->mp);
+		multipart_free(up->mp);
+		up->mp = NULL;
+	} else {
+		complete = MHD_destroy_post_processor(up->pp) == MHD_YES;
+		up->pp = NULL;
+	}
+	if (up->status == 0 && !complete)
 		upload_refuse(up, 400, "Invalid upload", "The multipart body "
 		    "ended early; send the whole form");
 	if (up->status == 0 && up->files == 0)
@@ -659,6 +722,12 @@ upload_end(struct http_request *rq)
 		upload_refuse(up, 400, "Invalid file type", "'%s' is not a "
 		    "ZIP archive: it is %" PRIu64 " bytes long", up->filename,
 		    up->size);
+	/* The whole file hashed and written before anything is decided. */
+	if (up->status == 0 && upload_pipe_finish(up->pipe, up->sha) != 0)
+		upload_refuse(up, 500, "Internal error", "Cannot store the "
+		    "upload; the request id is %s", rq->id);
+	upload_pipe_free(up->pipe);
+	up->pipe = NULL;
 	upload_finish(rq, up);
 }
 
@@ -670,11 +739,10 @@ upload_cleanup(struct http_request *rq)
 
 	if (up == NULL)
 		return;
+	multipart_free(up->mp);
 	if (up->pp != NULL)
 		MHD_destroy_post_processor(up->pp);
-	if (up->writer != NULL)
-		blob_writer_abort(up->writer);
-	EVP_MD_CTX_free(up->sha);
+	upload_discard(up);
 	if (up->config != NULL) {
 		explicit_bzero(up->config, up->config_len);
 		free(up->config);

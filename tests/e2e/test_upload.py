@@ -10,10 +10,14 @@ nothing in <data>/blobs/.tmp/.
 """
 
 import hashlib
+import itertools
 import json
+import os
 import re
+import socket
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -279,6 +283,63 @@ def test_upload_under_the_size_limit(server, owner):
     assert data["upload"]["size"] == len(data_zip)
     assert wh.blob_path(server.data_dir,
                         data["upload"]["key"]).read_bytes() == data_zip
+
+
+def _send_in_pieces(base_url, head, body, sizes):
+    """Sends head, then body in pieces of the given sizes (cycled), each
+    in its own segment; returns (status, JSON body) of the answer."""
+    u = urlsplit(base_url)
+    with socket.create_connection((u.hostname, u.port), timeout=30) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(head)
+        off = 0
+        for n in itertools.cycle(sizes):
+            if off >= len(body):
+                break
+            s.sendall(body[off:off + n])
+            off += n
+        answer = b""
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            answer += data
+    status_line, _, rest = answer.partition(b"\r\n")
+    _, _, payload = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), json.loads(payload)
+
+
+def test_upload_body_in_small_pieces(server, owner):
+    # The file holds what starts like the form's delimiter, and the body
+    # comes in odd small pieces: every kind of cut across a delimiter or
+    # a header line reaches the parser, and the bytes stored are the
+    # bytes sent.
+    boundary = "wharf-e2e-" + uuid.uuid4().hex
+    delimiter = ("\r\n--" + boundary).encode()
+    near = [delimiter[:n] for n in range(1, len(delimiter))]
+    near += [b"\r\r\n--", b"\n--" + boundary.encode()]
+    # Bytes of 0x80 and up between them: they cannot finish a delimiter.
+    filler = b"".join(near[i % len(near)] +
+                      bytes(0x80 | c for c in os.urandom(i % 37))
+                      for i in range(600))
+    data_zip = b"PK\x03\x04" + filler
+    assert delimiter not in data_zip
+    body, ctype = wh.encode_multipart(
+        wh.upload_parts(data_zip, build_config={"framework": "static"}),
+        boundary)
+    head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Authorization: Bearer %s\r\nContent-Type: %s\r\n"
+            "Content-Length: %d\r\nConnection: close\r\n\r\n"
+            % (upload_path(owner.tenant), owner.token, ctype,
+               len(body))).encode()
+    status, answer = _send_in_pieces(server.base_url, head, body,
+                                     [1, 7, 2, 61, 3, 250, 13])
+    assert status == 200, answer
+    up = answer["data"]["upload"]
+    assert up["size"] == len(data_zip)
+    assert up["sha256"] == hashlib.sha256(data_zip).hexdigest()
+    assert wh.blob_path(server.data_dir, up["key"]).read_bytes() == data_zip
+    assert answer["data"]["build"]["framework"] == "static"
 
 
 def test_upload_ten_fields_accepted(server, owner):
