@@ -7,7 +7,8 @@ The body is sent as it is read (the file goes out with socket.sendfile,
 which uses the kernel's sendfile() and falls back to a send() loop), so
 the client never holds the file in memory.  Prints one JSON line: the HTTP status, the seconds from
 connecting to the last byte of the answer, the bytes of the file, and
-the answer's data.upload.sha256 (or its body when it is not a 200).
+the answer's data.upload.sha256 and data.build.id (or its body when it
+is not a 200).
 """
 import http.client
 import json
@@ -55,7 +56,9 @@ def main():
 
     out = {"status": resp.status, "seconds": seconds, "bytes": size}
     try:
-        out["sha256"] = json.loads(body)["data"]["upload"]["sha256"]
+        data = json.loads(body)["data"]
+        out["sha256"] = data["upload"]["sha256"]
+        out["build"] = data["build"]["id"]
     except (ValueError, KeyError, TypeError):
         out["body"] = body.decode("utf-8", "replace")[:500]
     print(json.dumps(out))

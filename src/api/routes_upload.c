@@ -71,6 +71,11 @@ struct upload {
 	unsigned char       sha[UPLOAD_PIPE_SHA_LEN];
 	uint64_t            size;
 	unsigned char       magic[4];
+
+	/* When (util_mono_ns) the body began, ended, and was all stored. */
+	int64_t             t_begin;
+	int64_t             t_body;
+	int64_t             t_stored;
 	char                filename[UPLOAD_NAME_MAX + 1];
 
 	/* buildConfig, gathered (bounded by UPLOAD_TEXT_MAX). */
@@ -359,6 +364,7 @@ upload_begin(struct http_request *rq)
 		return;
 	}
 	rq->stream = up;
+	up->t_begin = util_mono_ns();
 	util_uuid(up->id);
 	snprintf(up->key, sizeof(up->key), "tenants/%s/builds/%s/source.zip",
 	    rq->tenant.slug, up->id);
@@ -657,7 +663,7 @@ upload_finish(struct http_request *rq, struct upload *up)
 	struct store_job job = { .priority = QUEUE_PRIORITY_DEFAULT,
 	    .max_attempts = QUEUE_ATTEMPTS_DEFAULT };
 	char *env_values = NULL;
-	int64_t ahead = 0;
+	int64_t ahead = 0, t_commit;
 	json_t *cfg;
 
 	cfg = upload_build_config(up);
@@ -672,6 +678,7 @@ upload_finish(struct http_request *rq, struct upload *up)
 		goto out;
 	}
 	up->writer = NULL;
+	t_commit = util_mono_ns();
 
 	util_uuid(job.id);
 	if (store_build_create(rq->srv->store, &b, env_values, &job) !=
@@ -684,9 +691,19 @@ upload_finish(struct http_request *rq, struct upload *up)
 		ahead = 0;
 	if (rq->srv->queue != NULL)
 		queue_wake(rq->srv->queue);
+	/*
+	 * recv: the body's bytes, as fast as the client sends them; drain:
+	 * the pipe's last buffers hashed and written; commit: the blob's
+	 * fsync and rename; db: the rows.
+	 */
 	log_info("upload.queued", "req=%s tenant=%s build=%s job=%s "
-	    "size=%" PRIu64 " sha256=%s ahead=%" PRId64, rq->id, b.tenant,
-	    b.id, job.id, up->size, b.sha256, ahead);
+	    "size=%" PRIu64 " sha256=%s ahead=%" PRId64 " recv_ms=%.1f "
+	    "drain_ms=%.1f commit_ms=%.1f db_ms=%.1f", rq->id, b.tenant,
+	    b.id, job.id, up->size, b.sha256, ahead,
+	    (double)(up->t_body - up->t_begin) / 1e6,
+	    (double)(up->t_stored - up->t_body) / 1e6,
+	    (double)(t_commit - up->t_stored) / 1e6,
+	    (double)(util_mono_ns() - t_commit) / 1e6);
 	upload_reply_ok(rq, &b, &job, ahead);
 out:
 	if (up->status != 0 && rq->status == 0)
@@ -704,6 +721,7 @@ upload_end(struct http_request *rq)
 	struct upload *up = rq->stream;
 	bool complete;
 
+	up->t_body = util_mono_ns();
 	if (up->mp != NULL) {
 		complete = multipart_complete(up->mp);
 		multipart_free(up->mp);
@@ -726,6 +744,7 @@ upload_end(struct http_request *rq)
 	if (up->status == 0 && upload_pipe_finish(up->pipe, up->sha) != 0)
 		upload_refuse(up, 500, "Internal error", "Cannot store the "
 		    "upload; the request id is %s", rq->id);
+	up->t_stored = util_mono_ns();
 	upload_pipe_free(up->pipe);
 	up->pipe = NULL;
 	upload_finish(rq, up);
