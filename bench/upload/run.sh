@@ -228,12 +228,13 @@ done
 echo "sha256 of every upload's answer matches the file"
 echo "at end: $(machine_state)"
 
-python3 - "$RESULTS" "$BYTES" "$RSS_GOAL_MIB" "$RATIO_GOAL" <<'EOF'
+python3 - "$RESULTS" "$BYTES" "$RSS_GOAL_MIB" "$RATIO_GOAL" "$T/serve.err" <<'EOF'
+import re
 import statistics
 import sys
 
-path, size, rss_goal, ratio_goal = sys.argv[1], int(sys.argv[2]), \
-    float(sys.argv[3]), float(sys.argv[4])
+path, size, rss_goal, ratio_goal, log = sys.argv[1], int(sys.argv[2]), \
+    float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 rows = [line.split("\t") for line in open(path).read().splitlines()]
 mib = size / 1048576
 
@@ -261,6 +262,16 @@ print(f"  ratio upload/cp        {ratio:.2f}")
 print(f"  ratio upload/cp+fsync  {ratio_sync:.2f}")
 print(f"  ratio tcp-null/cp      {cp / null:.2f}   (the best any server "
       "could do here)")
+# The server's own account of each upload (its upload.queued lines).
+phases = {}
+for line in open(log):
+    if "event=upload.queued" in line:
+        for k, v in re.findall(r"(\w+)_ms=([0-9.]+)", line):
+            phases.setdefault(k, []).append(float(v))
+if phases:
+    print("  server, median ms: " + ", ".join(
+        f"{k} {statistics.median(v):.1f}" for k, v in phases.items())
+        + "   (recv: the body arriving; drain, commit, db: after it)")
 print(f"  server RSS before {before:.1f} MiB; peak growth per round: "
       + ", ".join(f"{g:.2f}" for g in growth) + " MiB"
       f" (median {statistics.median(growth):.2f}, max {max(growth):.2f})")
