@@ -3,7 +3,9 @@
 #
 #   1. unit tests (cmocka, TAP output) of the normal build;
 #   2. the same unit tests built with ASan + UBSan;
-#   3. end-to-end tests (pytest) against the real build/wharf.
+#   3. the fuzz targets' seed corpora (fuzz/), replayed in the
+#      sanitizer build;
+#   4. end-to-end tests (pytest) against the real build/wharf.
 #
 # Each program's cases are counted one by one; a program that crashes
 # before reporting counts as one failure.
@@ -55,6 +57,44 @@ else
 	failures+=("asan build")
 	failed=$((failed + 1))
 fi
+
+# fuzz_replay BUILDDIR LABEL: each fuzz target of BUILDDIR over its
+# seed corpus (fuzz/corpus/<target>/; tests/data/zips/ for extract).
+# One test per target: it passes when every input does.
+fuzz_replay() {
+	local dir=$1 label=$2 t name out rc n corpus
+	for t in "$dir"/fuzz/fuzz_*; do
+		[ -x "$t" ] && [ -f "$t" ] || continue
+		name=$(basename "$t")
+		corpus=()
+		[ -d "fuzz/corpus/${name#fuzz_}" ] &&
+		    corpus+=("fuzz/corpus/${name#fuzz_}")
+		[ "$name" = fuzz_extract ] && corpus+=(tests/data/zips)
+		if [ "${#corpus[@]}" -eq 0 ]; then
+			printf '%-6s %-24s no corpus\n' "$label" "$name"
+			failures+=("$label $name: no corpus")
+			failed=$((failed + 1))
+			continue
+		fi
+		out=$(timeout 600 "$t" "${corpus[@]}" 2>&1)
+		rc=$?
+		n=$(grep -c '^ok ' <<<"$out")
+		if [ "$rc" -eq 0 ] && ! grep -q '^not ok ' <<<"$out"; then
+			passed=$((passed + 1))
+			printf '%-6s %-24s %3d inputs, passed\n' "$label" \
+			    "$name" "$n"
+		else
+			failed=$((failed + 1))
+			failures+=("$label $name")
+			tail -20 <<<"$out"
+			printf '%-6s %-24s %3d inputs, FAILED (exit %d)\n' \
+			    "$label" "$name" "$n" "$rc"
+		fi
+	done
+}
+
+echo "== fuzz corpora replayed under ASan + UBSan"
+fuzz_replay build-asan fuzz
 
 echo "== end-to-end tests"
 junit=$(mktemp)

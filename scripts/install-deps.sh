@@ -1,14 +1,15 @@
 #!/bin/sh
 # Installs every Debian package Wharf needs to build, run and test.
 # Idempotent: runs apt-get only when something is missing, and
-# `apt-get update` only then.
+# `apt-get update` only then.  Packages named as arguments are added to
+# the list (fuzz/run.sh adds clang's).
 set -eu
 
 PKGS="gcc make meson ninja-build pkg-config
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcrypt-dev
 libarchive-dev libarchive-tools zlib1g-dev libbrotli-dev
 libcurl4-openssl-dev libcmocka-dev python3 python3-pytest python3-requests
-ca-certificates media-types bubblewrap"
+ca-certificates media-types bubblewrap $*"
 
 missing=""
 for p in $PKGS; do

@@ -10,9 +10,14 @@
  * are past it.  Only the counters and the flags are shared, under the
  * lock; a buffer's bytes are written by the caller before it is handed
  * over and only read afterwards, and the lock orders the two.
+ *
+ * A pipe started when UPLOAD_PIPES_MAX others run helpers has none: its
+ * writes hash and store the caller's bytes at once, and the counters,
+ * buffers and lock go unused.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,6 +35,9 @@ enum {
 };
 
 struct upload_pipe;
+
+/* Pipes that hold one of the UPLOAD_PIPES_MAX places, process-wide. */
+static atomic_int upload_pipes_threaded;
 
 /* A helper thread and how far it got. */
 struct upload_stage {
@@ -57,6 +65,7 @@ struct upload_pipe {
 	bool                closing;    /* no more buffers: finish, exit */
 	bool                stopping;   /* exit now, drop the rest */
 	int                 error;      /* first error, then sticky */
+	bool                threaded;   /* holds a place: has helpers */
 
 	/* The caller's own. */
 	size_t              fill;       /* bytes in slot handed % BUFS */
@@ -202,6 +211,12 @@ upload_pipe_start(struct blob_writer *w, struct upload_pipe **out)
 	}
 	p->stage[UPLOAD_STAGE_HASH].work = upload_pipe_hash;
 	p->stage[UPLOAD_STAGE_WRITE].work = upload_pipe_store;
+	if (atomic_fetch_add(&upload_pipes_threaded, 1) >= UPLOAD_PIPES_MAX) {
+		atomic_fetch_sub(&upload_pipes_threaded, 1);
+		*out = p;               /* no place: the caller's thread works */
+		return 0;
+	}
+	p->threaded = true;
 	for (size_t i = 0; i < UPLOAD_STAGES; i++) {
 		p->stage[i].pipe = p;
 		rc = pthread_create(&p->stage[i].thread, NULL,
@@ -217,6 +232,12 @@ upload_pipe_start(struct blob_writer *w, struct upload_pipe **out)
 	return 0;
 }
 
+bool
+upload_pipe_threaded(const struct upload_pipe *p)
+{
+	return p->threaded;
+}
+
 int
 upload_pipe_write(struct upload_pipe *p, const void *buf, size_t len)
 {
@@ -227,6 +248,13 @@ upload_pipe_write(struct upload_pipe *p, const void *buf, size_t len)
 
 	if (p->seen != 0)
 		return p->seen;
+	if (!p->threaded) {
+		rc = upload_pipe_hash(p, in, len);
+		if (rc == 0)
+			rc = upload_pipe_store(p, in, len);
+		p->error = p->seen = rc;
+		return rc;
+	}
 	while (len > 0) {
 		/* handed changes only here, on the caller's thread. */
 		slot = p->handed % UPLOAD_PIPE_BUFS;
@@ -271,6 +299,8 @@ upload_pipe_free(struct upload_pipe *p)
 	if (p == NULL)
 		return;
 	upload_pipe_join(p, true);
+	if (p->threaded)
+		atomic_fetch_sub(&upload_pipes_threaded, 1);
 	for (size_t i = 0; i < UPLOAD_PIPE_BUFS; i++)
 		free(p->buf[i]);
 	EVP_MD_CTX_free(p->sha);

@@ -16,11 +16,17 @@
  * join the helper, and the caller then commits or aborts it.  Nothing
  * here knows the backend behind the writer.
  *
+ * At most UPLOAD_PIPES_MAX pipes in the process run helpers at once;
+ * one started beyond that hashes and writes on the caller's thread, in
+ * upload_pipe_write, with no buffer: slower, but memory and threads
+ * stay bounded however many uploads arrive together.
+ *
  * One thread drives a pipe: start, write, finish, free.
  */
 #ifndef WHARF_API_UPLOAD_PIPE_H
 #define WHARF_API_UPLOAD_PIPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct blob_writer;
@@ -29,9 +35,12 @@ struct upload_pipe;
 #define UPLOAD_PIPE_BUF     (1024 * 1024)  /* bytes per hand-over */
 #define UPLOAD_PIPE_BUFS    4              /* buffers at most */
 #define UPLOAD_PIPE_SHA_LEN 32
+#define UPLOAD_PIPES_MAX    8              /* with helpers, at once */
 
 /* A pipe into w, its helper running.  0 or a negative errno. */
 int upload_pipe_start(struct blob_writer *w, struct upload_pipe **out);
+/* Whether p runs helper threads (false past UPLOAD_PIPES_MAX). */
+bool upload_pipe_threaded(const struct upload_pipe *p);
 /*
  * Appends len bytes, waiting for a free buffer if need be.  0, or the
  * first error of the helper (a negative errno: the writer's, or

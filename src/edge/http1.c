@@ -494,15 +494,6 @@ edge_line(char **p)
 	return line;
 }
 
-/* What the parser learns besides struct edge_request. */
-struct edge_parse {
-	bool      has_body;
-	bool      conn_close;
-	bool      conn_keep_alive;
-	bool      has_length;
-	uint64_t  length;
-};
-
 static bool
 edge_list_has(const char *list, const char *token)
 {
@@ -530,7 +521,7 @@ edge_list_has(const char *list, const char *token)
 
 /* Content-Length: digits only; every copy must agree. */
 static int
-edge_parse_length(struct edge_parse *pi, const char *v)
+edge_parse_length(struct edge_head_info *pi, const char *v)
 {
 	uint64_t n = 0;
 
@@ -552,7 +543,7 @@ edge_parse_length(struct edge_parse *pi, const char *v)
 
 /* The fields the server itself acts on. */
 static int
-edge_parse_known(struct edge_request *req, struct edge_parse *pi,
+edge_parse_known(struct edge_request *req, struct edge_head_info *pi,
     const char *name, const char *value)
 {
 	switch (name[0] | 0x20) {
@@ -584,7 +575,7 @@ edge_parse_known(struct edge_request *req, struct edge_parse *pi,
 
 /* One "name: value" line; 0 or an HTTP status. */
 static int
-edge_parse_header(struct edge_request *req, struct edge_parse *pi,
+edge_parse_header(struct edge_request *req, struct edge_head_info *pi,
     char *line)
 {
 	char *colon = line, *value, *end;
@@ -706,22 +697,17 @@ edge_parse_target(struct edge_request *req, char *target)
 	return 0;
 }
 
-/*
- * Parses the head in in[start..end) in place into req and pi.  The
- * head holds no NUL (checked here) and ends in an empty line.  Returns
- * 0 or the HTTP status of the error.
- */
-static int
-edge_parse_head(struct edge_conn *c, size_t start, size_t end,
-    struct edge_request *req, struct edge_parse *pi)
+int
+edge_parse_head(char *head, size_t len, struct edge_request *req,
+    struct edge_head_info *pi)
 {
-	char *p = c->in + start, *line, *target, *abs_host;
+	char *p = head, *line, *target, *abs_host;
 	int status;
 
-	if (memchr(p, '\0', end - start) != NULL)
+	if (memchr(p, '\0', len) != NULL)
 		return 400;
 	/* A C string from here on: the last LF becomes its NUL. */
-	c->in[end - 1] = '\0';
+	head[len - 1] = '\0';
 	memset(req, 0, offsetof(struct edge_request, headers));
 	memset(pi, 0, sizeof(*pi));
 
@@ -1093,10 +1079,11 @@ static void
 edge_request_run(struct edge_thread *t, struct edge_conn *c, size_t end)
 {
 	struct edge_request *req = &t->req;
-	struct edge_parse pi;
+	struct edge_head_info pi;
 	int status;
 
-	status = edge_parse_head(c, c->in_off, end, req, &pi);
+	status = edge_parse_head(c->in + c->in_off, end - c->in_off, req,
+	    &pi);
 	c->in_off = end;
 	c->scan = end;
 	if (status != 0) {

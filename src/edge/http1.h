@@ -72,6 +72,30 @@ struct edge_request {
 const char *edge_request_header(const struct edge_request *req,
     const char *name);
 
+/* What the request parser learns besides struct edge_request. */
+struct edge_head_info {
+	bool      has_body;             /* Content-Length > 0, or */
+	                                /* Transfer-Encoding */
+	bool      conn_close;           /* Connection: close */
+	bool      conn_keep_alive;      /* Connection: keep-alive */
+	bool      has_length;
+	uint64_t  length;               /* Content-Length */
+};
+
+/*
+ * Parses a request head in place: the request line, the header lines
+ * and the empty line that ends them, len bytes in all (the connection
+ * loop finds where a head ends; lines end in LF, optionally after a
+ * CR).  Fills req, whose strings then point into head, and info.
+ * Returns 0, or the status to answer: 400 (malformed, a NUL anywhere,
+ * no Host in HTTP/1.1, two Hosts, Content-Lengths that differ), 413 (a
+ * request with a body: the edge takes none), 431 (more than
+ * EDGE_HEADERS_MAX fields) or 505 (not HTTP/1.x).  The connection loop
+ * is its caller; it is public for the fuzz target (fuzz/fuzz_http1.c).
+ */
+int edge_parse_head(char *head, size_t len, struct edge_request *req,
+    struct edge_head_info *info);
+
 /* The handler's answer; opaque, filled through the functions below. */
 struct edge_response;
 

@@ -1,6 +1,6 @@
 /*
- * test_upload_pipe: the upload's helper thread, which hashes and
- * writes the file through a blob writer.  Each test gets a local blob
+ * test_upload_pipe: the upload's helper threads, which hash and write
+ * the file through a blob writer.  Each test gets a local blob
  * store in its own mkdtemp() folder, removed afterwards.
  */
 #include <setjmp.h>
@@ -211,6 +211,59 @@ test_write_error(void **state)
 	free(data);
 }
 
+/*
+ * Past UPLOAD_PIPES_MAX pipes at once, a pipe works on the caller's
+ * thread, with the same result; a place freed is taken again.
+ */
+static void
+test_bounded(void **state)
+{
+	enum { N = UPLOAD_PIPES_MAX + 2 };
+	struct test_env *env = *state;
+	size_t len = 2 * (size_t)UPLOAD_PIPE_BUF + 77;
+	char *data = test_pattern(len), key[64], *got;
+	unsigned char sha[UPLOAD_PIPE_SHA_LEN], want[UPLOAD_PIPE_SHA_LEN];
+	struct upload_pipe *p[N];
+	struct blob_writer *w[N];
+	size_t got_len;
+
+	assert_int_equal(EVP_Digest(data, len, want, NULL, EVP_sha256(),
+	    NULL), 1);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "tenants/a/builds/b%d/source.zip",
+		    i);
+		assert_int_equal(blob_writer_begin(env->bs, key, &w[i]), 0);
+		assert_int_equal(upload_pipe_start(w[i], &p[i]), 0);
+		assert_int_equal(upload_pipe_threaded(p[i]),
+		    i < UPLOAD_PIPES_MAX);
+	}
+	/* Interleaved, as concurrent uploads would be. */
+	for (size_t off = 0; off < len; off += 100000)
+		for (int i = 0; i < N; i++)
+			assert_int_equal(upload_pipe_write(p[i], data + off,
+			    len - off < 100000 ? len - off : 100000), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(upload_pipe_finish(p[i], sha), 0);
+		assert_memory_equal(sha, want, sizeof(want));
+		upload_pipe_free(p[i]);
+		assert_int_equal(blob_writer_commit(w[i]), 0);
+		snprintf(key, sizeof(key), "tenants/a/builds/b%d/source.zip",
+		    i);
+		assert_int_equal(blob_get(env->bs, key, SIZE_MAX, &got,
+		    &got_len), 0);
+		assert_int_equal(got_len, len);
+		assert_memory_equal(got, data, len);
+		free(got);
+	}
+	assert_int_equal(blob_writer_begin(env->bs, TEST_KEY, &w[0]), 0);
+	assert_int_equal(upload_pipe_start(w[0], &p[0]), 0);
+	assert_true(upload_pipe_threaded(p[0]));
+	upload_pipe_free(p[0]);
+	blob_writer_abort(w[0]);
+	assert_int_equal(test_temps(env->bs), 0);
+	free(data);
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, test_setup, \
 	test_teardown)
 
@@ -221,6 +274,7 @@ main(void)
 		TEST(test_sizes),
 		TEST(test_free_midway),
 		TEST(test_write_error),
+		TEST(test_bounded),
 	};
 
 	log_set_level(LOG_ERROR);
