@@ -199,6 +199,10 @@ upload_field_begin(struct http_request *rq, struct upload *up,
 		    "upload; the request id is %s", rq->id);
 		return -1;
 	}
+	if (!upload_pipe_threaded(up->pipe))
+		log_info("upload.unthreaded", "req=%s tenant=%s "
+		    "reason=\"%d uploads have helper threads\"", rq->id,
+		    rq->tenant.slug, UPLOAD_PIPES_MAX);
 	return 0;
 }
 

@@ -342,6 +342,64 @@ def test_upload_body_in_small_pieces(server, owner):
     assert answer["data"]["build"]["framework"] == "static"
 
 
+def test_upload_many_at_once(server, owner):
+    # Ten uploads in flight together: the first eight hash and write on
+    # helper threads, the others on their connection's thread (the
+    # server logs upload.unthreaded for them).  Every one is stored
+    # whole.  Each body is sent up to the middle of its file, on every
+    # connection, before any is finished.
+    n = 10
+    u = urlsplit(server.base_url)
+    zips = [b"PK\x03\x04" + os.urandom(UNDER_LIMIT - 4) for _ in range(n)]
+    socks, rest = [], []
+    try:
+        for data_zip in zips:
+            boundary = "wharf-e2e-" + uuid.uuid4().hex
+            body, ctype = wh.encode_multipart(
+                wh.upload_parts(data_zip), boundary)
+            head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    "Authorization: Bearer %s\r\nContent-Type: %s\r\n"
+                    "Content-Length: %d\r\nConnection: close\r\n\r\n"
+                    % (upload_path(owner.tenant), owner.token, ctype,
+                       len(body))).encode()
+            cut = body.index(data_zip) + len(data_zip) // 2
+            s = socket.create_connection((u.hostname, u.port), timeout=30)
+            socks.append(s)
+            s.sendall(head + body[:cut])
+            rest.append(body[cut:])
+        # Until the server has begun every file, none is finished.
+        deadline = time.monotonic() + 10
+        while (server.log().count("event=upload.unthreaded") < n - 8 and
+               time.monotonic() < deadline):
+            time.sleep(0.05)
+        answers = []
+        for s, pending in zip(socks, rest):
+            s.sendall(pending)
+            answer = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            answers.append(answer)
+    finally:
+        for s in socks:
+            s.close()
+    rids = []
+    for data_zip, answer in zip(zips, answers):
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        assert head.split()[1] == b"200", answer[:500]
+        up = json.loads(payload)["data"]["upload"]
+        assert up["sha256"] == hashlib.sha256(data_zip).hexdigest()
+        assert wh.blob_path(server.data_dir, up["key"]).read_bytes() == \
+            data_zip
+        rids += re.findall(rb"(?im)^x-request-id: *(\S+)", head)
+    unthreaded = [line for line in server.log().splitlines()
+                  if "event=upload.unthreaded" in line and
+                  any(("req=%s " % r.decode()) in line for r in rids)]
+    assert len(unthreaded) == n - 8, unthreaded
+
+
 def test_upload_ten_fields_accepted(server, owner):
     # At most 10 fields: the file, buildConfig and 8 more are fine.
     parts = wh.upload_parts(wh.static_site_zip(),
