@@ -285,6 +285,16 @@ def test_upload_under_the_size_limit(server, owner):
                         data["upload"]["key"]).read_bytes() == data_zip
 
 
+def _read_to_close(s):
+    """Everything the server sends on socket s until it closes."""
+    answer = b""
+    while True:
+        data = s.recv(65536)
+        if not data:
+            return answer
+        answer += data
+
+
 def _send_in_pieces(base_url, head, body, sizes):
     """Sends head, then body in pieces of the given sizes (cycled), each
     in its own segment; returns (status, JSON body) of the answer."""
@@ -298,12 +308,7 @@ def _send_in_pieces(base_url, head, body, sizes):
                 break
             s.sendall(body[off:off + n])
             off += n
-        answer = b""
-        while True:
-            data = s.recv(65536)
-            if not data:
-                break
-            answer += data
+        answer = _read_to_close(s)
     status_line, _, rest = answer.partition(b"\r\n")
     _, _, payload = rest.partition(b"\r\n\r\n")
     return int(status_line.split()[1]), json.loads(payload)
@@ -375,13 +380,7 @@ def test_upload_many_at_once(server, owner):
         answers = []
         for s, pending in zip(socks, rest):
             s.sendall(pending)
-            answer = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                answer += chunk
-            answers.append(answer)
+            answers.append(_read_to_close(s))
     finally:
         for s in socks:
             s.close()
