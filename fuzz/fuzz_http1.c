@@ -1,11 +1,14 @@
 /*
- * fuzz_http1: the edge's request parser (edge_parse_head in
- * src/edge/http1.c), which reads whatever a client sends.
+ * fuzz_http1: the edge's request framing and parser (edge_head_find and
+ * edge_parse_head in src/edge/http1.c), which read whatever a client
+ * sends.
  *
- * Input: bytes as they would arrive on a connection.  The head is cut
- * where the connection loop would cut it (after the first empty line,
- * blank lines before the request line dropped); an input without one is
- * skipped.  Properties, besides memory safety:
+ * Input: bytes as they would arrive on a connection.  The head is found
+ * as the connection loop finds it, in one call and again with the
+ * bytes arriving in two pieces (cut where the first byte says); an
+ * input without a whole head is skipped.  Properties, besides memory
+ * safety:
+ *   - both ways find the same head;
  *   - the answer is 0 or one of the statuses edge_parse_head names;
  *   - on 0, every string of the request lies inside the head and ends
  *     there; the method is a token; the path is "*" or starts with '/';
@@ -28,40 +31,32 @@ fuzz_inside(const char *s)
 	fuzz_check(memchr(s, '\0', (size_t)(fuzz_hi - s)) != NULL);
 }
 
-/* Where the head ends (past its empty line), or 0; *start past blanks. */
-static size_t
-fuzz_head_end(const uint8_t *in, size_t len, size_t *start)
-{
-	size_t i = 0;
-
-	while (i < len && (in[i] == '\n' ||
-	    (in[i] == '\r' && i + 1 < len && in[i + 1] == '\n')))
-		i += in[i] == '\n' ? 1 : 2;
-	*start = i;
-	for (size_t j = i; j < len; j++) {
-		if (in[j] != '\n')
-			continue;
-		if (j > i && in[j - 1] == '\n')
-			return j + 1;
-		if (j > i + 1 && in[j - 1] == '\r' && in[j - 2] == '\n')
-			return j + 1;
-	}
-	return 0;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct edge_request req;     /* large: off the stack */
 	struct edge_head_info info;
-	size_t start, end, len;
+	size_t start, scan, whole_start, whole_scan, end, len, cut;
 	const char *host;
 	char *head;
 	int status;
 
-	end = fuzz_head_end(data, size, &start);
+	if (size < 2)
+		return 0;
+	cut = data[0] % size;
+	data++;
+	size--;
+	/* In pieces: the first cut bytes, then all of them. */
+	start = scan = 0;
+	end = edge_head_find((const char *)data, cut, &start, &scan);
+	if (end == 0)
+		end = edge_head_find((const char *)data, size, &start, &scan);
+	whole_start = whole_scan = 0;
+	fuzz_check(edge_head_find((const char *)data, size, &whole_start,
+	    &whole_scan) == end);
 	if (end == 0)
 		return 0;
+	fuzz_check(whole_start == start && start < end && end <= size);
 	len = end - start;
 	head = malloc(len);
 	fuzz_check(head != NULL);

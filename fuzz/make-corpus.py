@@ -89,7 +89,8 @@ def httputil():
 
 
 def http1():
-    # No selector: the bytes of a connection.
+    # Selector: where the bytes are cut in two (the byte modulo the
+    # input's size); then the bytes of a connection.
     reqs = {
         "get": b"GET / HTTP/1.1\r\nHost: a.localhost\r\n\r\n",
         "get-lf": b"GET /a/b?x=1 HTTP/1.1\nHost: a\nAccept: */*\n\n",
@@ -121,7 +122,8 @@ def http1():
                      b"\r\nHost: a\r\n\r\n",
     }
     for name, req in reqs.items():
-        write("http1", name, req)
+        write("http1", name, b"\x00" + req)
+        write("http1", name + "-cut", b"\x11" + req)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@
  *
  * The multipart body is parsed as it arrives (multipart.h) and the
  * file goes straight into the blob store through a blob writer while
- * its SHA-256 is computed, both on a helper thread (upload_pipe.h) so
- * that they overlap with receiving; memory stays flat whatever the
- * file's size.  Only when the body is complete and valid is the blob
+ * its SHA-256 is computed, each on a helper thread of its own
+ * (upload_pipe.h) so that they overlap with receiving; memory stays
+ * flat whatever the file's size.  Only when the body is complete and valid is the blob
  * committed and the build row and its job inserted, in one
  * transaction; any failure before that aborts the writer (its temp file
  * goes) and leaves no row.  A failure of the insert deletes the blob.

@@ -443,41 +443,33 @@ edge_request_header(const struct edge_request *req, const char *name)
 	return NULL;
 }
 
-/*
- * Where the request head that starts at in_off ends (the index past its
- * empty line), or 0 while it is incomplete.  Empty lines before a
- * request line are dropped.  Lines end in LF, optionally after a CR.
- */
-static size_t
-edge_head_end(struct edge_conn *c)
+size_t
+edge_head_find(const char *in, size_t len, size_t *off, size_t *scan)
 {
-	char *in = c->in;
-	char *nl;
+	const char *nl;
 
-	while (c->in_off < c->in_len) {
-		if (in[c->in_off] == '\n')
-			c->in_off++;
-		else if (in[c->in_off] == '\r' &&
-		    c->in_off + 1 < c->in_len && in[c->in_off + 1] == '\n')
-			c->in_off += 2;
+	while (*off < len) {
+		if (in[*off] == '\n')
+			(*off)++;
+		else if (in[*off] == '\r' && *off + 1 < len &&
+		    in[*off + 1] == '\n')
+			*off += 2;
 		else
 			break;
 	}
-	if (c->scan < c->in_off)
-		c->scan = c->in_off;
+	if (*scan < *off)
+		*scan = *off;
 
-	while ((nl = memchr(in + c->scan, '\n', c->in_len - c->scan)) !=
-	    NULL) {
+	while ((nl = memchr(in + *scan, '\n', len - *scan)) != NULL) {
 		size_t i = (size_t)(nl - in);
 
-		c->scan = i + 1;
-		if (i > c->in_off && in[i - 1] == '\n')
+		*scan = i + 1;
+		if (i > *off && in[i - 1] == '\n')
 			return i + 1;
-		if (i > c->in_off + 1 && in[i - 1] == '\r' &&
-		    in[i - 2] == '\n')
+		if (i > *off + 1 && in[i - 1] == '\r' && in[i - 2] == '\n')
 			return i + 1;
 	}
-	c->scan = c->in_len;
+	*scan = len;
 	return 0;
 }
 
@@ -1163,7 +1155,8 @@ static void
 edge_conn_serve(struct edge_thread *t, struct edge_conn *c)
 {
 	for (;;) {
-		size_t end = edge_head_end(c);
+		size_t end = edge_head_find(c->in, c->in_len, &c->in_off,
+		    &c->scan);
 		int r;
 
 		if (end == 0) {

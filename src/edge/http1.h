@@ -83,15 +83,26 @@ struct edge_head_info {
 };
 
 /*
+ * Where the request head that starts at in[*off] ends (the index past
+ * its empty line), or 0 while in[0..len) holds no whole head.  Empty
+ * lines before a request line are skipped (*off moves past them).
+ * Lines end in LF, optionally after a CR.  *scan is where the search
+ * resumes when more bytes arrive: start it at *off and keep it between
+ * calls on the same buffer, so that each byte is looked at once.
+ */
+size_t edge_head_find(const char *in, size_t len, size_t *off,
+    size_t *scan);
+
+/*
  * Parses a request head in place: the request line, the header lines
- * and the empty line that ends them, len bytes in all (the connection
- * loop finds where a head ends; lines end in LF, optionally after a
- * CR).  Fills req, whose strings then point into head, and info.
- * Returns 0, or the status to answer: 400 (malformed, a NUL anywhere,
+ * and the empty line that ends them, len bytes in all (as
+ * edge_head_find found them).  Fills req, whose strings then point
+ * into head, and info.  Returns 0, or the status to answer: 400 (malformed, a NUL anywhere,
  * no Host in HTTP/1.1, two Hosts, Content-Lengths that differ), 413 (a
  * request with a body: the edge takes none), 431 (more than
  * EDGE_HEADERS_MAX fields) or 505 (not HTTP/1.x).  The connection loop
- * is its caller; it is public for the fuzz target (fuzz/fuzz_http1.c).
+ * is the caller of both; they are public for the fuzz target
+ * (fuzz/fuzz_http1.c).
  */
 int edge_parse_head(char *head, size_t len, struct edge_request *req,
     struct edge_head_info *info);
