@@ -44,15 +44,27 @@ struct edge_local {
 
 static _Thread_local struct edge_local *edge_local_cur;
 
-/* FNV-1a: short keys, and no adversary gains more than a cache miss. */
+/*
+ * FNV-1a taken eight bytes at a step, then mixed so that the low bits,
+ * which pick the slot, depend on every byte.  Keys are short and no
+ * adversary gains more than a cache miss; a step per byte was 1% of
+ * the edge's CPU under wrk.
+ */
 static uint64_t
 edge_local_hash(const char *s)
 {
-	uint64_t h = 14695981039346656037ull;
+	uint64_t h = 14695981039346656037ull, w;
+	size_t n = strlen(s);
 
-	for (; *s; s++)
+	for (; n >= sizeof(w); s += sizeof(w), n -= sizeof(w)) {
+		memcpy(&w, s, sizeof(w));
+		h = (h ^ w) * 1099511628211ull;
+	}
+	for (; n > 0; s++, n--)
 		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	h ^= h >> 32;
+	h *= 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
 }
 
 struct edge_local *

@@ -322,10 +322,18 @@ edge_list_touch(struct edge_thread *t, struct edge_list *l,
 static bool
 edge_tchar(unsigned char ch)
 {
-	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    (ch >= '0' && ch <= '9'))
+	unsigned char lower = ch | 0x20;        /* 'A'-'Z' to 'a'-'z' */
+
+	if ((lower >= 'a' && lower <= 'z') || (ch >= '0' && ch <= '9'))
 		return true;
-	return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+	switch (ch) {   /* a jump table or a bit test, not a string scan */
+	case '!': case '#': case '$': case '%': case '&': case '\'':
+	case '*': case '+': case '-': case '.': case '^': case '_':
+	case '`': case '|': case '~':
+		return true;
+	default:
+		return false;
+	}
 }
 
 static bool
@@ -347,13 +355,20 @@ edge_vchar(unsigned char ch)
 }
 
 static bool
-edge_server_owned(const char *name)
+edge_server_owned(const char *name, size_t len)
 {
-	static const char *const owned[] = { "Date", "Content-Length",
-	    "Connection", "Transfer-Encoding", "Keep-Alive" };
+#define EDGE_OWNED(s) { s, sizeof(s) - 1 }
+	static const struct { const char *name; size_t len; } owned[] = {
+		EDGE_OWNED("Date"), EDGE_OWNED("Content-Length"),
+		EDGE_OWNED("Connection"), EDGE_OWNED("Transfer-Encoding"),
+		EDGE_OWNED("Keep-Alive"),
+	};
+#undef EDGE_OWNED
 
+	/* The length first: most names are compared with none of these. */
 	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
-		if (strcasecmp(name, owned[i]) == 0)
+		if (owned[i].len == len &&
+		    strcasecmp(name, owned[i].name) == 0)
 			return true;
 	return false;
 }
@@ -382,7 +397,7 @@ edge_response_header(struct edge_response *resp, const char *name,
 	size_t nlen = strlen(name), vlen = strlen(value);
 	char *p;
 
-	if (!edge_token(name) || edge_server_owned(name))
+	if (!edge_token(name) || edge_server_owned(name, nlen))
 		return -EINVAL;
 	for (const char *v = value; *v != '\0'; v++)
 		if (!edge_vchar((unsigned char)*v))

@@ -111,13 +111,24 @@ test_hdrcheck(struct edge_response *resp)
 	char *body = malloc(256);
 	int n;
 
-	n = snprintf(body, 256, "%d %d %d %d %d %d",
+	/* Each name the server owns, in any case; then names of their
+	 * lengths that it does not own; then every punctuation a token
+	 * allows, and two it does not. */
+	n = snprintf(body, 256, "%d %d %d %d %d %d %d %d %d %d %d %d %d %d",
 	    edge_response_header(resp, "Content-Length", "5"),
 	    edge_response_header(resp, "connection", "close"),
+	    edge_response_header(resp, "DATE", "x"),
+	    edge_response_header(resp, "transfer-encoding", "chunked"),
+	    edge_response_header(resp, "Keep-alive", "1"),
 	    edge_response_header(resp, "Bad Name", "x"),
 	    edge_response_header(resp, "X-Split", "a\r\nX-Evil: 1"),
 	    edge_response_header(resp, "", "x"),
-	    edge_response_header(resp, "X-Ok", "fine"));
+	    edge_response_header(resp, "X-Ok", "fine"),
+	    edge_response_header(resp, "Dates", "x"),
+	    edge_response_header(resp, "Connectio", "x"),
+	    edge_response_header(resp, "X!#$%&'*+-.^_`|~9z", "x"),
+	    edge_response_header(resp, "X(", "x"),
+	    edge_response_header(resp, "X@", "x"));
 	edge_response_status(resp, 200);
 	edge_response_body_mem(resp, body, (size_t)n, test_release_free,
 	    body);
@@ -832,7 +843,8 @@ test_response_rules(void **state)
 	int before = atomic_load(&test_env.mem_released);
 
 	test_request("GET /hdrcheck HTTP/1.1\r\nHost: h\r\n\r\n", &r);
-	assert_string_equal(r.body, "-22 -22 -22 -22 -22 0");
+	assert_string_equal(r.body,
+	    "-22 -22 -22 -22 -22 -22 -22 -22 0 0 0 0 -22 -22");
 	assert_non_null(strstr(r.head, "\r\nX-Ok: fine\r\n"));
 	assert_null(strstr(r.head, "X-Evil"));
 	test_resp_free(&r);
