@@ -135,6 +135,9 @@ median() {
 }
 
 need_tools
+# The network both servers and wrk share (see bench/lib/net.sh).
+. "$HERE/../lib/net.sh"
+bench_net "$0" "$@"
 make -s -C "$HERE" BUILD="$BUILD" >/dev/null
 make_site
 nginx_conf
@@ -144,6 +147,7 @@ RESULTS="$WORK/results.txt"
 : > "$RESULTS"
 echo "wrk -t2 -d$DURATION, $ROUNDS rounds, $THREADS server threads," \
     "$(nproc) CPUs, $(uname -r)"
+echo "$BENCH_NET_DESC"
 for file in $FILES; do
 	for conns in $CONNS; do
 		round=1

@@ -34,6 +34,9 @@ if ! command -v wrk >/dev/null 2>&1; then
 	    { apt-get update -q >/dev/null && apt-get install -y -q wrk \
 	      >/dev/null; }
 fi
+# The network the edge and wrk share (see bench/lib/net.sh).
+. "$HERE/../lib/net.sh"
+bench_net "$0" "$@"
 if [ ! -x "$WHARF" ]; then
 	echo "bench/soak: no $WHARF: build it first (ninja -C build)" >&2
 	exit 1
@@ -42,6 +45,7 @@ WORK=$(mktemp -d "$BENCH_DIR/wharf-bench-soak.XXXXXX")
 echo "bench/soak: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
     "$(free -m | awk '/^Mem:/ { print $2 }') MiB, $(uname -r)," \
     "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "$BENCH_NET_DESC"
 set -- "$WHARF" "$WORK" --duration "$DURATION" --conns "$CONNS"
 if [ -n "${STOP_AT:-}" ]; then
 	set -- "$@" --stop-at "$STOP_AT" --stop-for "${STOP_FOR:-2}"

@@ -68,6 +68,9 @@ machine_state() {
 }
 
 [ -x "$WHARF" ] || die "$WHARF is missing: run ninja -C build"
+# The network the client, the sink and the server share (bench/lib/net.sh).
+. "$HERE/../lib/net.sh"
+bench_net "$0" "$@"
 command -v python3 >/dev/null || die "python3 is missing"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS=$ROUNDS is not a number"
 [[ $SIZE_MIB =~ ^[1-9][0-9]*$ ]] || die "SIZE_MIB=$SIZE_MIB is not a number"
@@ -177,6 +180,7 @@ timed() {
 
 echo "bench/upload: $SIZE_MIB MiB, $ROUNDS rounds, in $T ($(df --output=source "$T" | tail -1)), at nice ${NICE:-unchanged}"
 echo "server $URL pid $SERVER_PID; file sha256 $SHA"
+echo "$BENCH_NET_DESC"
 echo "at start: $(machine_state)"
 printf '%-5s %13s %18s %9s %20s %9s\n' round "cp wall/cpu s" \
     "cp+fsync wall/cpu" "tcp-null" "upload wall/srv-cpu" "RSS+ KiB"
