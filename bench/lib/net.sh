@@ -23,6 +23,10 @@
 # rounds spread several times wider.  Neither server chooses this; the
 # benchmark compares servers, so it fixes the network they share.
 #
+# The host keeps its settings; only its list of allowed congestion
+# controls gains NET_CC for the length of the run, since a namespace may
+# pick no other.
+#
 # After bench_net, BENCH_NET_DESC says which network the run is on, for
 # the script's header.
 
@@ -104,5 +108,17 @@ bench_net() {
 	BENCH_NET_HOST=$(bench_net_host_values)
 	BENCH_NET_HOST_CC=$host_cc
 	export BENCH_NET_INSIDE BENCH_NET_HOST BENCH_NET_HOST_CC NET NET_CC
-	exec unshare --net -- "$bench_net_script" "$@"
+	# A namespace other than the host's may only pick a congestion
+	# control the host allows (tcp_allowed_congestion_control): NET_CC
+	# is allowed for the run and the list put back after it.
+	allowed_file=/proc/sys/net/ipv4/tcp_allowed_congestion_control
+	allowed=$(cat "$allowed_file")
+	case " $allowed " in
+	*" $NET_CC "*) allowed= ;;
+	*) echo "$allowed $NET_CC" > "$allowed_file" || allowed= ;;
+	esac
+	rc=0
+	unshare --net -- "$bench_net_script" "$@" || rc=$?
+	[ -z "$allowed" ] || echo "$allowed" > "$allowed_file"
+	exit "$rc"
 }
