@@ -121,6 +121,13 @@ void http_reply_midbody(struct http_request *rq, int status,
     const char *error, const char *message);
 /* A 500 for a store failure, logged with the request id. */
 void http_reply_store_error(struct http_request *rq, const char *what);
+/*
+ * After a store's page query that returned rc: 0 when rc is STORE_OK;
+ * else replies (400 for a cursor the store does not know, a 500 for the
+ * rest, as http_reply_store_error) and returns -1.
+ */
+int http_reply_page_error(struct http_request *rq, int rc,
+    const char *what);
 
 /* A query parameter, or NULL. */
 const char *http_query(struct http_request *rq, const char *name);

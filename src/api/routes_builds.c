@@ -102,18 +102,10 @@ routes_build_list(struct http_request *rq)
 		return;
 	}
 
-	switch (store_build_list(rq->srv->store, rq->tenant.slug, status,
-	    cursor, page, limit, &count, &more)) {
-	case STORE_OK:
-		break;
-	case STORE_NOT_FOUND:
-		http_reply_error(rq, 400, "Invalid cursor", "cursor must be "
-		    "the nextCursor of a previous page");
+	if (http_reply_page_error(rq, store_build_list(rq->srv->store,
+	    rq->tenant.slug, status, cursor, page, limit, &count, &more),
+	    "listing builds") != 0)
 		goto out;
-	default:
-		http_reply_store_error(rq, "listing builds");
-		goto out;
-	}
 
 	list = json_array();
 	for (size_t i = 0; i < count; i++)

@@ -81,18 +81,10 @@ routes_deployment_list(struct http_request *rq)
 		http_reply_error(rq, 500, "Internal error", "Out of memory");
 		return;
 	}
-	switch (store_deployment_list(rq->srv->store, rq->tenant.slug,
-	    http_query(rq, "cursor"), page, limit, &count, &more)) {
-	case STORE_OK:
-		break;
-	case STORE_NOT_FOUND:
-		http_reply_error(rq, 400, "Invalid cursor", "cursor must be "
-		    "the nextCursor of a previous page");
+	if (http_reply_page_error(rq, store_deployment_list(rq->srv->store,
+	    rq->tenant.slug, http_query(rq, "cursor"), page, limit, &count,
+	    &more), "listing deployments") != 0)
 		goto out;
-	default:
-		http_reply_store_error(rq, "listing deployments");
-		goto out;
-	}
 	list = json_array();
 	for (size_t i = 0; i < count; i++)
 		json_array_append_new(list, deploy_json(rq, &page[i]));

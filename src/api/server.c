@@ -129,6 +129,19 @@ http_reply_store_error(struct http_request *rq, const char *what)
 	    rq->id);
 }
 
+int
+http_reply_page_error(struct http_request *rq, int rc, const char *what)
+{
+	if (rc == STORE_OK)
+		return 0;
+	if (rc == STORE_NOT_FOUND)
+		http_reply_error(rq, 400, "Invalid cursor", "cursor must be "
+		    "the nextCursor of a previous page");
+	else
+		http_reply_store_error(rq, what);
+	return -1;
+}
+
 const char *
 http_query(struct http_request *rq, const char *name)
 {

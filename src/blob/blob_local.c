@@ -689,12 +689,14 @@ blob_local_remove_entry(int dirfd, const char *name, int depth,
 }
 
 /*
- * Removes every entry of the folder fd (which it closes) whose name
- * starts with match; at depth 0 (root) names starting with '.' are
- * the store's own and stay.
+ * Calls fn(arg, dirfd, name) for each entry of the folder fd (which it
+ * closes) whose name starts with match, until fn returns nonzero.
+ * "." and ".." are skipped, and in the store's root (root) every name
+ * starting with '.': those are the store's own.
  */
 static int
-blob_local_sweep(int fd, const char *match, int depth, size_t *removed)
+blob_local_each(int fd, const char *match, bool root,
+    int (*fn)(void *arg, int dirfd, const char *name), void *arg)
 {
 	size_t match_len = strlen(match);
 	struct dirent *ent;
@@ -705,19 +707,45 @@ blob_local_sweep(int fd, const char *match, int depth, size_t *removed)
 	if (rc != 0)
 		return rc;
 	while (rc == 0 && (errno = 0, ent = readdir(dir)) != NULL) {
-		if (ent->d_name[0] == '.' && (depth == 0 ||
+		if (ent->d_name[0] == '.' && (root ||
 		    strcmp(ent->d_name, ".") == 0 ||
 		    strcmp(ent->d_name, "..") == 0))
 			continue;
 		if (strncmp(ent->d_name, match, match_len) != 0)
 			continue;
-		rc = blob_local_remove_entry(dirfd(dir), ent->d_name, depth,
-		    removed);
+		rc = fn(arg, dirfd(dir), ent->d_name);
 	}
 	if (rc == 0 && errno != 0)
 		rc = -errno;
 	closedir(dir);
 	return rc;
+}
+
+struct blob_local_sweeping {
+	int     depth;
+	size_t *removed;
+};
+
+static int
+blob_local_sweep_entry(void *arg, int dirfd, const char *name)
+{
+	struct blob_local_sweeping *sw = arg;
+
+	return blob_local_remove_entry(dirfd, name, sw->depth, sw->removed);
+}
+
+/*
+ * Removes every entry of the folder fd (which it closes) whose name
+ * starts with match; at depth 0 (root) names starting with '.' are
+ * the store's own and stay.
+ */
+static int
+blob_local_sweep(int fd, const char *match, int depth, size_t *removed)
+{
+	struct blob_local_sweeping sw = { depth, removed };
+
+	return blob_local_each(fd, match, depth == 0, blob_local_sweep_entry,
+	    &sw);
 }
 
 /*
@@ -787,6 +815,19 @@ blob_local_list_entry(struct blob_local_lister *l, int dirfd, size_t len,
 	return blob_local_list_dir(l, fd, len + sep + name_len, "");
 }
 
+struct blob_local_listing {
+	struct blob_local_lister *l;
+	size_t                    len;
+};
+
+static int
+blob_local_list_each(void *arg, int dirfd, const char *name)
+{
+	struct blob_local_listing *li = arg;
+
+	return blob_local_list_entry(li->l, dirfd, li->len, name);
+}
+
 /*
  * Walks the folder fd (which it closes) holding the keys that start
  * with l->key[0..len) + '/', reporting entries that start with match.
@@ -796,27 +837,10 @@ static int
 blob_local_list_dir(struct blob_local_lister *l, int fd, size_t len,
     const char *match)
 {
-	size_t match_len = strlen(match);
-	struct dirent *ent;
-	DIR *dir;
-	int rc = 0;
+	struct blob_local_listing li = { l, len };
 
-	rc = blob_local_dir_stream(fd, &dir);
-	if (rc != 0)
-		return rc;
-	while (rc == 0 && (errno = 0, ent = readdir(dir)) != NULL) {
-		if (ent->d_name[0] == '.' && (len == 0 ||
-		    strcmp(ent->d_name, ".") == 0 ||
-		    strcmp(ent->d_name, "..") == 0))
-			continue;
-		if (strncmp(ent->d_name, match, match_len) != 0)
-			continue;
-		rc = blob_local_list_entry(l, dirfd(dir), len, ent->d_name);
-	}
-	if (rc == 0 && errno != 0)
-		rc = -errno;
-	closedir(dir);
-	return rc;
+	return blob_local_each(fd, match, len == 0, blob_local_list_each,
+	    &li);
 }
 
 static int

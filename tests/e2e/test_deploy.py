@@ -355,6 +355,21 @@ def test_deployments_list_newest_first_current_marked(two):
     assert [d["id"] for d in rest["deployments"]] == [two.d1["id"]], rest
 
 
+@pytest.mark.parametrize("cursor", ["not-a-deployment",
+                                    "00000000-0000-4000-8000-000000000000",
+                                    "build"])
+def test_deployments_list_unknown_cursor(two, cursor):
+    """A cursor that is no deployment of this tenant: 400, not a page."""
+    if cursor == "build":
+        cursor = two.b1["id"]   # a build's id, not a deployment's
+    resp = two.server.get("/api/tenants/%s/deployments" % two.owner.tenant,
+                          headers=two.owner.bearer(),
+                          params={"cursor": cursor})
+    body = wh.assert_error(resp, 400)
+    assert body["error"] == "Invalid cursor", body
+    assert "nextCursor" in body["message"], body
+
+
 def test_rollback_and_back(two):
     srv, owner = two.server, two.owner
     wait_serves(srv, two.host, two.m2)
