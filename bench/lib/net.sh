@@ -100,8 +100,8 @@ bench_net() {
 	    ! command -v ip >/dev/null; then
 		echo "bench: NET=private needs root, unshare and ip;" \
 		    "running on the host's network (NET=host)" >&2
-		NET=host
-		bench_net "$bench_net_script" "$@"
+		BENCH_NET_DESC="network: the host's, congestion control $host_cc"
+		export BENCH_NET_DESC
 		return 0
 	fi
 	BENCH_NET_INSIDE=1
@@ -113,12 +113,14 @@ bench_net() {
 	# is allowed for the run and the list put back after it.
 	allowed_file=/proc/sys/net/ipv4/tcp_allowed_congestion_control
 	allowed=$(cat "$allowed_file")
+	# The list goes back however this shell ends, Ctrl-C included.
 	case " $allowed " in
 	*" $NET_CC "*) allowed= ;;
 	*) echo "$allowed $NET_CC" > "$allowed_file" || allowed= ;;
 	esac
+	trap '[ -z "$allowed" ] || echo "$allowed" > "$allowed_file"' EXIT
+	trap 'exit 130' INT TERM
 	rc=0
 	unshare --net -- "$bench_net_script" "$@" || rc=$?
-	[ -z "$allowed" ] || echo "$allowed" > "$allowed_file"
 	exit "$rc"
 }

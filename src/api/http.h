@@ -126,7 +126,7 @@ void http_reply_store_error(struct http_request *rq, const char *what);
  * else replies (400 for a cursor the store does not know, a 500 for the
  * rest, as http_reply_store_error) and returns -1.
  */
-int http_reply_page_error(struct http_request *rq, int rc,
+int http_reply_page_error(struct http_request *rq, enum store_result rc,
     const char *what);
 
 /* A query parameter, or NULL. */

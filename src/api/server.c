@@ -130,7 +130,8 @@ http_reply_store_error(struct http_request *rq, const char *what)
 }
 
 int
-http_reply_page_error(struct http_request *rq, int rc, const char *what)
+http_reply_page_error(struct http_request *rq, enum store_result rc,
+    const char *what)
 {
 	if (rc == STORE_OK)
 		return 0;
